@@ -1,0 +1,31 @@
+# cloudsql-cache: `make run` runs the pipeline locally, `make test` tests it.
+GO ?= go
+PORT ?= 8080
+REDIS_URL ?= redis://127.0.0.1:6379/0
+
+.PHONY: test run services vet fmt fuzz bench
+
+## test: start the local servers if needed, then every test with the race detector
+test: services
+	$(GO) vet ./...
+	$(GO) test -race -count=1 ./...
+
+## run: start Redis if needed and serve the push function on $(PORT)
+run: services
+	REDIS_URL=$(REDIS_URL) PORT=$(PORT) $(GO) run ./function/cmd
+
+services:
+	@bash scripts/services.sh
+
+vet:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l .)" || { gofmt -l .; exit 1; }
+
+## fuzz: run the decoder fuzzer for FUZZTIME (default 1m); new findings land in testdata/fuzz
+FUZZTIME ?= 1m
+fuzz:
+	$(GO) test ./debezium -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME)
+
+## bench: benchmarks that print figures
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...

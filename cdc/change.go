@@ -1,0 +1,49 @@
+package cdc
+
+// Op is what a change does to its row.
+type Op byte
+
+// The operations of a Debezium change event, plus OpIgnore for messages that
+// are recognised but carry no row change.
+const (
+	OpCreate   Op = 'c'
+	OpUpdate   Op = 'u'
+	OpDelete   Op = 'd'
+	OpRead     Op = 'r' // snapshot read
+	OpTruncate Op = 't'
+	OpIgnore   Op = 'i' // heartbeat, schema change, transaction BEGIN/END
+)
+
+// String returns the one-letter Debezium name of the op ("i" for OpIgnore).
+func (o Op) String() string { return string(rune(o)) }
+
+// IsUpsert reports whether the op writes a row: create, update or snapshot read.
+func (o Op) IsUpsert() bool { return o == OpCreate || o == OpUpdate || o == OpRead }
+
+// Change is one decoded message: a row change ready to apply, a truncate, or
+// something to acknowledge and ignore.
+type Change struct {
+	Op Op
+	// Table is "db.table".
+	Table string
+	// Key is the full Redis key of the row (prefix included); empty for
+	// truncates and ignored messages.
+	Key string
+	// Row is the row as canonical JSON, after column filtering; nil for
+	// deletes, truncates and ignored messages.
+	Row []byte
+	// Version orders changes to the same row; empty for ignored messages.
+	Version Version
+	// Server is the Debezium server name (source.name, the topic prefix).
+	Server string
+	// ServerID is the MySQL server_id that wrote the binlog event.
+	ServerID int64
+	// CommitMs is when MySQL committed the change (source.ts_ms), Unix ms.
+	CommitMs int64
+	// EventMs is when Debezium processed the change (envelope ts_ms), Unix ms.
+	EventMs int64
+	// Snapshot is true for changes read by a snapshot.
+	Snapshot bool
+	// Reason says why an OpIgnore message is ignored, e.g. "heartbeat".
+	Reason string
+}
