@@ -47,3 +47,30 @@ type Change struct {
 	// Reason says why an OpIgnore message is ignored, e.g. "heartbeat".
 	Reason string
 }
+
+// Outcome is what became of one message; metrics count by it.
+type Outcome uint8
+
+// The outcomes of design section 3. Applied counts upserts written (and
+// truncates started), Deleted tombstones written; Ignored covers heartbeats,
+// schema changes, unlisted tables and refresh-mode changes for rows the cache
+// does not hold.
+const (
+	OutcomeApplied Outcome = iota
+	OutcomeDeleted
+	OutcomeStale
+	OutcomeIgnored
+	OutcomeRejected
+	OutcomeFailed
+	NumOutcomes
+)
+
+var outcomeNames = [NumOutcomes]string{"applied", "deleted", "stale", "ignored", "rejected", "failed"}
+
+// String returns the outcome's metric label.
+func (o Outcome) String() string {
+	if o < NumOutcomes {
+		return outcomeNames[o]
+	}
+	return "unknown"
+}
