@@ -3,7 +3,7 @@ GO ?= go
 PORT ?= 8080
 REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: test run services vet fmt fuzz bench
+.PHONY: test run services vet fuzz bench lint
 
 ## test: start the local servers if needed, then every test with the race detector
 test: services
@@ -29,3 +29,10 @@ fuzz:
 ## bench: benchmarks that print figures
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+## lint: tflint's built-in rules on the Terraform (tflint is built from source on first use)
+TFLINT ?= $(shell $(GO) env GOPATH)/bin/tflint
+lint: vet
+	@test -x $(TFLINT) || (cd /tmp && GOFLAGS=-mod=mod $(GO) install github.com/terraform-linters/tflint@v0.64.0)
+	$(TFLINT) --chdir=terraform
+	@if command -v terraform >/dev/null; then terraform fmt -check -recursive terraform; fi

@@ -1,0 +1,89 @@
+output "function_url" {
+  description = "Cloud Run URL of the handler (internal ingress: reachable by Pub/Sub push and from the VPC only)."
+  value       = google_cloud_run_v2_service.function.uri
+}
+
+output "function_service" {
+  description = "Cloud Run service name."
+  value       = google_cloud_run_v2_service.function.name
+}
+
+output "redis_host" {
+  description = "Memorystore private IP (TLS port below; AUTH string in the redis_url secret)."
+  value       = google_redis_instance.cache.host
+}
+
+output "redis_port" {
+  description = "Memorystore port (6378 with in-transit encryption)."
+  value       = google_redis_instance.cache.port
+}
+
+output "redis_url_secret" {
+  description = "Secret Manager secret holding REDIS_URL (rediss://:AUTH@host:port/0) for services reading the cache."
+  value       = google_secret_manager_secret.redis_url.id
+}
+
+output "redis_ca_secret" {
+  description = "Secret Manager secret holding the Memorystore server CA (REDIS_CA_CERT)."
+  value       = google_secret_manager_secret.redis_ca.id
+}
+
+output "topics" {
+  description = "Pub/Sub topic per captured table (plus heartbeat and signal topics)."
+  value       = { for k, t in google_pubsub_topic.cdc : k => t.name }
+}
+
+output "subscriptions" {
+  description = "Push subscription per consumed topic."
+  value       = { for k, s in google_pubsub_subscription.push : k => s.name }
+}
+
+output "dead_letter_topic" {
+  description = "Dead-letter topic; messages are held in dead_letter_subscription."
+  value       = google_pubsub_topic.dead_letter.name
+}
+
+output "dead_letter_subscription" {
+  description = "Pull subscription holding dead-lettered messages for inspection/replay."
+  value       = google_pubsub_subscription.dead_letter.name
+}
+
+output "reject_topic" {
+  description = "REJECT_TOPIC of the handler; parked messages are held in reject_subscription."
+  value       = google_pubsub_topic.reject.id
+}
+
+output "reject_subscription" {
+  description = "Pull subscription holding parked (rejected) messages."
+  value       = google_pubsub_subscription.reject.name
+}
+
+output "dashboard_url" {
+  description = "Cloud Monitoring dashboard."
+  value       = "https://console.cloud.google.com/monitoring/dashboards/custom/${element(split("/", google_monitoring_dashboard.cdc.id), 3)}?project=${var.project_id}"
+}
+
+output "debezium_vm" {
+  description = "Debezium Server VM name and zone."
+  value       = { name = google_compute_instance.debezium.name, zone = google_compute_instance.debezium.zone }
+}
+
+output "debezium_ssh" {
+  description = "Shell on the Debezium VM through IAP (no external IP)."
+  value       = "gcloud compute ssh ${google_compute_instance.debezium.name} --zone ${google_compute_instance.debezium.zone} --tunnel-through-iap --project ${var.project_id}"
+}
+
+output "debezium_application_properties" {
+  description = "The rendered Debezium Server configuration (contains no secret)."
+  value       = local.debezium_application_properties
+}
+
+output "db_password_secret" {
+  description = "Secret Manager secret with the Debezium MySQL user's password."
+  value       = google_secret_manager_secret.db_password.id
+}
+
+output "sql_connection_name" {
+  description = "Cloud SQL connection name (project:region:instance)."
+  value       = local.sql_connection_name
+}

@@ -1,0 +1,32 @@
+# Memorystore for Redis with AUTH and TLS (SERVER_AUTHENTICATION: clients verify the server with
+# the instance CA, port 6378). The function gets REDIS_URL and the CA from Secret Manager.
+#
+# Eviction: noeviction. Every record carries the version that protects it against late or
+# duplicated deliveries. Evicting a tombstone lets a late redelivery of an older insert/update
+# resurrect a deleted row; evicting a row (or marker) also drops its version, so an older
+# redelivery can overwrite it with stale data. Only expiry by TTL is safe (tombstone_ttl >=
+# Pub/Sub retention). With noeviction a full cache fails writes loudly: the handler answers 503,
+# Pub/Sub retries with backoff, the backlog and Redis-memory alerts fire, and reads keep working.
+# volatile-* would only evict keys with a TTL - precisely the tombstones - so it is the worst
+# choice here despite looking cache-friendly.
+
+resource "google_redis_instance" "cache" {
+  name           = "${var.name_prefix}-cache"
+  region         = var.region
+  tier           = var.redis_tier
+  memory_size_gb = var.redis_memory_size_gb
+  redis_version  = var.redis_version
+  labels         = local.labels
+
+  authorized_network = local.network_id
+  connect_mode       = "DIRECT_PEERING"
+
+  auth_enabled            = true
+  transit_encryption_mode = "SERVER_AUTHENTICATION"
+
+  redis_configs = {
+    "maxmemory-policy" = var.redis_maxmemory_policy
+  }
+
+  depends_on = [google_project_service.apis]
+}

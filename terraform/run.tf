@@ -1,0 +1,137 @@
+# The handler as a Cloud Run service: Pub/Sub pushes to it (OIDC), it writes to Memorystore over
+# private VPC egress. Ingress is internal-only: Pub/Sub push from this project counts as internal
+# traffic, so nothing on the internet can reach the URL.
+
+locals {
+  redis_ca_dir = "/secrets/redis-ca"
+  config_dir   = "/config"
+
+  function_env = merge(
+    {
+      REDIS_CA_CERT    = "${local.redis_ca_dir}/ca.pem"
+      REJECT_TOPIC     = google_pubsub_topic.reject.id # projects/P/topics/T
+      SUMMARY_INTERVAL = var.function_summary_interval
+    },
+    var.cache_prefix == "" ? {} : { CACHE_PREFIX = var.cache_prefix },
+    var.cache_config_yaml == "" ? {} : { CACHE_CONFIG = "${local.config_dir}/cache.yaml" },
+  )
+}
+
+resource "google_cloud_run_v2_service" "function" {
+  name                = "${var.name_prefix}-function"
+  location            = var.region
+  ingress             = "INGRESS_TRAFFIC_INTERNAL_ONLY"
+  deletion_protection = var.deletion_protection
+  labels              = local.labels
+
+  template {
+    service_account                  = google_service_account.function.email
+    max_instance_request_concurrency = var.function_concurrency
+    timeout                          = "${var.ack_deadline_seconds}s"
+
+    scaling {
+      min_instance_count = var.function_min_instances
+      max_instance_count = var.function_max_instances
+    }
+
+    vpc_access {
+      # Only private ranges (Memorystore) go through the VPC; Pub/Sub (rejects) and logging use
+      # Google's front ends directly.
+      egress    = "PRIVATE_RANGES_ONLY"
+      connector = var.vpc_egress == "connector" ? google_vpc_access_connector.function[0].id : null
+
+      dynamic "network_interfaces" {
+        for_each = var.vpc_egress == "direct" ? [1] : []
+        content {
+          network    = local.network_id
+          subnetwork = google_compute_subnetwork.main.id
+          tags       = ["${var.name_prefix}-function"]
+        }
+      }
+    }
+
+    containers {
+      image = var.function_image
+
+      ports {
+        container_port = 8080
+      }
+
+      resources {
+        limits = {
+          cpu    = var.function_cpu
+          memory = var.function_memory
+        }
+        cpu_idle          = var.function_cpu_idle
+        startup_cpu_boost = true
+      }
+
+      env {
+        name = "REDIS_URL"
+        value_source {
+          secret_key_ref {
+            secret  = google_secret_manager_secret.redis_url.secret_id
+            version = "latest"
+          }
+        }
+      }
+
+      dynamic "env" {
+        for_each = local.function_env
+        content {
+          name  = env.key
+          value = env.value
+        }
+      }
+
+      volume_mounts {
+        name       = "redis-ca"
+        mount_path = local.redis_ca_dir
+      }
+
+      dynamic "volume_mounts" {
+        for_each = var.cache_config_yaml == "" ? [] : [1]
+        content {
+          name       = "cache-config"
+          mount_path = local.config_dir
+        }
+      }
+    }
+
+    volumes {
+      name = "redis-ca"
+      secret {
+        secret = google_secret_manager_secret.redis_ca.secret_id
+        items {
+          version = "latest"
+          path    = "ca.pem"
+        }
+      }
+    }
+
+    dynamic "volumes" {
+      for_each = var.cache_config_yaml == "" ? [] : [1]
+      content {
+        name = "cache-config"
+        secret {
+          secret = google_secret_manager_secret.cache_config[0].secret_id
+          items {
+            version = "latest"
+            path    = "cache.yaml"
+          }
+        }
+      }
+    }
+  }
+
+  # Secret versions and access must exist before the first revision starts.
+  depends_on = [
+    google_project_service.apis,
+    google_secret_manager_secret_version.redis_url,
+    google_secret_manager_secret_version.redis_ca,
+    google_secret_manager_secret_version.cache_config,
+    google_secret_manager_secret_iam_member.function_redis_url,
+    google_secret_manager_secret_iam_member.function_redis_ca,
+    google_secret_manager_secret_iam_member.function_cache_config,
+  ]
+}

@@ -1,0 +1,382 @@
+# ---------------------------------------------------------------- project
+variable "project_id" {
+  description = "Google Cloud project to deploy into."
+  type        = string
+}
+
+variable "region" {
+  description = "Region for Cloud Run, Memorystore, Cloud SQL and the subnet."
+  type        = string
+  default     = "europe-west1"
+}
+
+variable "zone" {
+  description = "Zone of the Debezium VM and its data disk; null means <region>-b."
+  type        = string
+  default     = null
+}
+
+variable "name_prefix" {
+  description = "Prefix of every resource name (service accounts, VM, service, subscriptions)."
+  type        = string
+  default     = "cdc"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,11}$", var.name_prefix))
+    error_message = "name_prefix: 2-12 chars, lowercase letters, digits and '-', starting with a letter (service account ids are at most 30 chars)."
+  }
+}
+
+variable "labels" {
+  description = "Labels added to every resource that takes labels."
+  type        = map(string)
+  default     = {}
+}
+
+# ---------------------------------------------------------------- what is cached
+variable "tables" {
+  description = "Tables to capture and cache, as \"db.table\". One Pub/Sub topic and push subscription each."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.tables) > 0 && alltrue([for t in var.tables : can(regex("^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+$", t))])
+    error_message = "Each table is \"db.table\" with letters, digits, '_' or '-' only (characters Pub/Sub topic names accept)."
+  }
+}
+
+variable "topic_prefix" {
+  description = "Debezium topic.prefix: topics are <topic_prefix>.<db>.<table>. Changing it means a new snapshot."
+  type        = string
+  default     = "cdc"
+
+  # Pub/Sub: 3-255 chars, starts with a letter, letters/digits/- _ . ~ + %, never "goog...".
+  validation {
+    condition     = can(regex("^[A-Za-z][A-Za-z0-9_-]{2,99}$", var.topic_prefix)) && !startswith(lower(var.topic_prefix), "goog")
+    error_message = "topic_prefix: 3-100 chars, starts with a letter, then letters, digits, '_' or '-'; must not start with \"goog\"."
+  }
+}
+
+# ---------------------------------------------------------------- Debezium Server VM
+variable "debezium_image" {
+  description = "Debezium Server image, pinned."
+  type        = string
+  default     = "quay.io/debezium/server:3.6.1.Final"
+}
+
+variable "cloudsql_proxy_image" {
+  description = "Cloud SQL Auth Proxy image, pinned."
+  type        = string
+  default     = "gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.14.0"
+}
+
+variable "otel_collector_image" {
+  description = "OpenTelemetry Collector (contrib: has the googlemanagedprometheus exporter), pinned."
+  type        = string
+  default     = "otel/opentelemetry-collector-contrib:0.115.0"
+}
+
+variable "debezium_machine_type" {
+  description = "Debezium VM type: e2-small (2 GB) for a few tables, e2-medium (4 GB) leaves room for snapshots."
+  type        = string
+  default     = "e2-medium"
+}
+
+variable "debezium_java_max_ram_percent" {
+  description = "JVM heap as % of VM memory (the proxy and collector need ~200 MB)."
+  type        = number
+  default     = 60
+}
+
+variable "debezium_data_disk_gb" {
+  description = "Persistent disk for offsets and schema history (tiny; 10 GB is the pd-balanced floor that performs)."
+  type        = number
+  default     = 10
+}
+
+variable "debezium_server_id" {
+  description = "MySQL server id Debezium uses as a binlog client; unique among the instance's replicas."
+  type        = number
+  default     = 184054
+}
+
+variable "debezium_db_user" {
+  description = "MySQL user Debezium logs in as."
+  type        = string
+  default     = "debezium"
+}
+
+variable "debezium_db_password" {
+  description = "Password of an existing Debezium MySQL user; null generates one (read it from Secret Manager to create the user)."
+  type        = string
+  default     = null
+  sensitive   = true
+}
+
+variable "debezium_signal_table" {
+  description = "Signal table \"db.table\" for incremental snapshots; empty disables signalling."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.debezium_signal_table == "" || can(regex("^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+$", var.debezium_signal_table))
+    error_message = "debezium_signal_table is empty or \"db.table\"."
+  }
+}
+
+variable "debezium_value_schemas" {
+  description = "Send the JSON schema with every event (exact types; 2-5x the bytes). false needs column types in CACHE_CONFIG."
+  type        = bool
+  default     = true
+}
+
+variable "debezium_publish_ordering_key" {
+  description = "Publish with the row key as Pub/Sub ordering key; the handler reads the key from it unless CACHE_CONFIG names key columns."
+  type        = bool
+  default     = true
+}
+
+variable "debezium_heartbeat_interval_ms" {
+  description = "Debezium heartbeat period; also the granularity of the 'Debezium silent' alert."
+  type        = number
+  default     = 10000
+}
+
+# ---------------------------------------------------------------- function on Cloud Run
+variable "function_image" {
+  description = "Image of the handler function (see docs/deploy.md: make function-image)."
+  type        = string
+}
+
+variable "function_cpu" {
+  description = "vCPU per Cloud Run instance."
+  type        = string
+  default     = "1"
+}
+
+variable "function_memory" {
+  description = "Memory per Cloud Run instance."
+  type        = string
+  default     = "512Mi"
+}
+
+variable "function_concurrency" {
+  description = "Concurrent push requests per instance: each is one Redis round trip, so high concurrency is cheap."
+  type        = number
+  default     = 80
+}
+
+variable "function_min_instances" {
+  description = "Minimum instances; 1 removes cold starts from lag at ~1 idle instance of cost."
+  type        = number
+  default     = 0
+}
+
+variable "function_max_instances" {
+  description = "Maximum instances; bounds Redis connections (instances x pool size) and cost during a backlog."
+  type        = number
+  default     = 10
+}
+
+variable "function_cpu_idle" {
+  description = "true = request-based billing (CPU only while a request runs); false = instance-based (CPU always on, needed for background work between requests)."
+  type        = bool
+  default     = true
+}
+
+variable "vpc_egress" {
+  description = "\"direct\" = Direct VPC egress (no connector VMs to pay for), \"connector\" = Serverless VPC Access connector."
+  type        = string
+  default     = "direct"
+
+  validation {
+    condition     = contains(["direct", "connector"], var.vpc_egress)
+    error_message = "vpc_egress is \"direct\" or \"connector\"."
+  }
+}
+
+variable "connector_cidr" {
+  description = "Unused /28 for the Serverless VPC Access connector (vpc_egress = \"connector\" only)."
+  type        = string
+  default     = "10.8.0.0/28"
+}
+
+variable "function_summary_interval" {
+  description = "SUMMARY_INTERVAL: how often each instance logs one summary per table (the log-based metrics' resolution; shorter = more log entries)."
+  type        = string
+  default     = "60s"
+}
+
+variable "cache_prefix" {
+  description = "CACHE_PREFIX for the function (key namespace); empty leaves the config file's prefix."
+  type        = string
+  default     = ""
+}
+
+variable "cache_config_yaml" {
+  description = "Contents of the handler's CACHE_CONFIG YAML (tables, keys, TTLs, modes); empty = defaults for every table."
+  type        = string
+  default     = ""
+}
+
+# ---------------------------------------------------------------- Pub/Sub delivery
+variable "push_unwrapped" {
+  description = "Push the raw Debezium JSON (no_wrapper, metadata as x-goog-pubsub-* headers) instead of the JSON envelope."
+  type        = bool
+  default     = false
+}
+
+variable "ack_deadline_seconds" {
+  description = "Push ack deadline = Cloud Run request timeout: how long one apply may take before Pub/Sub retries."
+  type        = number
+  default     = 60
+}
+
+variable "retry_minimum_backoff" {
+  description = "Pub/Sub retry policy: first redelivery delay after a 5xx."
+  type        = string
+  default     = "5s"
+}
+
+variable "retry_maximum_backoff" {
+  description = "Pub/Sub retry policy: longest redelivery delay (max 600s)."
+  type        = string
+  default     = "300s"
+}
+
+variable "max_delivery_attempts" {
+  description = "Deliveries before a message goes to the dead-letter topic (5-100). With backoff up to 300s, 20 attempts is ~1.5 h of Redis trouble."
+  type        = number
+  default     = 20
+
+  validation {
+    condition     = var.max_delivery_attempts >= 5 && var.max_delivery_attempts <= 100
+    error_message = "Pub/Sub allows 5 to 100 delivery attempts."
+  }
+}
+
+variable "subscription_message_ordering" {
+  description = "Deliver in publish order per key. Off by default: versions make order irrelevant and ordering stalls a key behind a failing message."
+  type        = bool
+  default     = false
+}
+
+variable "message_retention_duration" {
+  description = "How long unacked messages are kept; the handler's tombstone_ttl must be at least this."
+  type        = string
+  default     = "604800s"
+}
+
+# ---------------------------------------------------------------- Memorystore
+variable "redis_tier" {
+  description = "BASIC (no replica, data lost on restart) or STANDARD_HA (replica, failover)."
+  type        = string
+  default     = "STANDARD_HA"
+
+  validation {
+    condition     = contains(["BASIC", "STANDARD_HA"], var.redis_tier)
+    error_message = "redis_tier is BASIC or STANDARD_HA."
+  }
+}
+
+variable "redis_memory_size_gb" {
+  description = "Memorystore capacity in GB; size for all cached rows + tombstones with headroom (noeviction)."
+  type        = number
+  default     = 1
+}
+
+variable "redis_version" {
+  description = "Memorystore Redis version."
+  type        = string
+  default     = "REDIS_7_2"
+}
+
+variable "redis_maxmemory_policy" {
+  description = "Eviction policy. noeviction (default): a full cache rejects writes (alerted) instead of silently evicting versions/tombstones. See docs/deploy.md."
+  type        = string
+  default     = "noeviction"
+
+  validation {
+    condition     = contains(["noeviction", "volatile-lru", "volatile-lfu", "volatile-ttl", "allkeys-lru", "allkeys-lfu"], var.redis_maxmemory_policy)
+    error_message = "Not a Memorystore maxmemory-policy."
+  }
+}
+
+# ---------------------------------------------------------------- network
+variable "network_name" {
+  description = "Existing VPC to use (must reach Cloud SQL's private IP); empty creates one."
+  type        = string
+  default     = ""
+}
+
+variable "subnet_cidr" {
+  description = "Range of the subnet created for the Debezium VM and Cloud Run Direct VPC egress (needs room for 2x max instances)."
+  type        = string
+  default     = "10.10.0.0/24"
+}
+
+variable "enable_iap_ssh" {
+  description = "Allow SSH to the Debezium VM through IAP (no external IP) for operations."
+  type        = bool
+  default     = true
+}
+
+# ---------------------------------------------------------------- Cloud SQL
+variable "cloudsql_create" {
+  description = "true: create a MySQL 8 instance with binlog and private IP; false: use the existing cloudsql_instance_name."
+  type        = bool
+  default     = false
+}
+
+variable "cloudsql_instance_name" {
+  description = "Cloud SQL instance name (existing, or to create)."
+  type        = string
+}
+
+variable "cloudsql_tier" {
+  description = "Machine tier when Terraform creates the instance."
+  type        = string
+  default     = "db-custom-1-3840"
+}
+
+variable "cloudsql_availability_type" {
+  description = "REGIONAL (HA; failover keeps the binlog, so versions keep growing) or ZONAL, when created here."
+  type        = string
+  default     = "REGIONAL"
+}
+
+variable "binlog_retention_days" {
+  description = "Binlog retention (transaction_log_retention_days, 1-7) when created here: the longest Debezium outage that resumes without a new snapshot."
+  type        = number
+  default     = 7
+}
+
+variable "deletion_protection" {
+  description = "Protect the Cloud SQL instance and Cloud Run service from terraform destroy."
+  type        = bool
+  default     = true
+}
+
+# ---------------------------------------------------------------- monitoring
+variable "alert_email" {
+  description = "E-mail notified by the alert policies; empty creates the policies without notification."
+  type        = string
+  default     = ""
+}
+
+variable "alert_backlog_age_seconds" {
+  description = "Alert when the oldest unacked message of a push subscription is older than this."
+  type        = number
+  default     = 300
+}
+
+variable "alert_commit_lag_ms" {
+  description = "Alert when the handler's p99 commit lag (MySQL commit -> Redis) stays above this for 10 minutes."
+  type        = number
+  default     = 60000
+}
+
+variable "alert_redis_memory_ratio" {
+  description = "Alert when Redis memory use passes this fraction (noeviction rejects writes at 1.0)."
+  type        = number
+  default     = 0.8
+}
