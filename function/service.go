@@ -1,0 +1,296 @@
+// Package function wires the push handler for deployment: it reads the
+// environment (design section 2, Configuration), builds the Redis client,
+// the store, the decoder, the parker and the summary logger, and registers
+// the handler with the Functions Framework as "Apply" (function.go). Its
+// cmd/ runs the same Service on a plain HTTP server for local use.
+package function
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"regexp"
+	"strconv"
+	"time"
+
+	"cloud.google.com/go/logging"
+	"cloud.google.com/go/pubsub/v2"
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/api/option"
+	"google.golang.org/genproto/googleapis/api/monitoredres"
+
+	"github.com/cloudsql-cache/cloudsql-cache/cdc"
+	"github.com/cloudsql-cache/cloudsql-cache/debezium"
+	"github.com/cloudsql-cache/cloudsql-cache/handler"
+	"github.com/cloudsql-cache/cloudsql-cache/metrics"
+	"github.com/cloudsql-cache/cloudsql-cache/redisstore"
+)
+
+// Defaults of the environment settings.
+const (
+	DefaultPort            = "8080"
+	DefaultRedisURL        = "redis://127.0.0.1:6379/0"
+	DefaultSummaryInterval = time.Minute
+)
+
+var rejectTopic = regexp.MustCompile(`^projects/([^/]+)/topics/([^/]+)$`)
+
+// Option adjusts NewFromEnv.
+type Option func(*options)
+
+type options struct {
+	logOut io.Writer
+}
+
+// WithLogOutput sends the JSON log lines (rejects, errors, summaries) to w
+// instead of os.Stdout.
+func WithLogOutput(w io.Writer) Option { return func(o *options) { o.logOut = w } }
+
+// Service is the configured push handler with everything it owns.
+type Service struct {
+	// Port is the TCP port to serve on ("0": any free port).
+	Port string
+
+	handler   *handler.Handler
+	log       *slog.Logger
+	redis     *redis.Client
+	store     *redisstore.Store
+	pubsub    *pubsub.Client    // nil without REJECT_TOPIC
+	publisher *pubsub.Publisher // nil without REJECT_TOPIC
+	logClient *logging.Client
+
+	stopSummaries context.CancelFunc
+	summariesDone chan struct{} // closed when the summary loop has written its last entry
+}
+
+// NewFromEnv builds the service from the environment:
+//
+//	PORT              port to serve on, default 8080
+//	REDIS_URL         redis://host:6379/0 or rediss:// (TLS), default redis://127.0.0.1:6379/0
+//	REDIS_CA_CERT     PEM file of the CA that signed the Redis server certificate (needs rediss://)
+//	CACHE_CONFIG      YAML config file (cdc.LoadConfig); none: every table, replicate mode
+//	CACHE_PREFIX      key prefix, overrides the file's
+//	REJECT_TOPIC      projects/P/topics/T: park rejects there instead of the Redis stream
+//	SUMMARY_INTERVAL  how often the per-table summary is logged, default 1m
+//
+// A bad setting is an error naming the variable. Redis is not contacted:
+// go-redis connects lazily, so an unreachable Redis gives 503s until it is
+// back rather than a failed start.
+func NewFromEnv(ctx context.Context, getenv func(string) string, opts ...Option) (*Service, error) {
+	o := options{logOut: os.Stdout}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	port := getenv("PORT")
+	if port == "" {
+		port = DefaultPort
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return nil, fmt.Errorf("PORT: %q is not a TCP port number", port)
+	}
+	redisOpts, err := redisOptions(getenv("REDIS_URL"), getenv("REDIS_CA_CERT"))
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := cacheConfig(getenv("CACHE_CONFIG"), getenv("CACHE_PREFIX"))
+	if err != nil {
+		return nil, err
+	}
+	interval := DefaultSummaryInterval
+	if v := getenv("SUMMARY_INTERVAL"); v != "" {
+		if interval, err = time.ParseDuration(v); err != nil || interval <= 0 {
+			return nil, fmt.Errorf("SUMMARY_INTERVAL: %q is not a positive duration such as 60s", v)
+		}
+	}
+	topic := getenv("REJECT_TOPIC")
+	var project string
+	if topic != "" {
+		m := rejectTopic.FindStringSubmatch(topic)
+		if m == nil {
+			return nil, fmt.Errorf("REJECT_TOPIC: %q is not projects/PROJECT/topics/TOPIC", topic)
+		}
+		project = m[1]
+	}
+
+	s := &Service{Port: port, log: NewLogger(o.logOut)}
+	// The logging client only formats entries: RedirectAsJSON writes them to
+	// logOut and nothing is sent to the Logging API, so no credentials are
+	// needed. A fixed resource skips the metadata-server probe (the resource
+	// is not part of the redirected line anyway).
+	s.logClient, err = logging.NewClient(ctx, "projects/"+firstNonEmpty(project, "cloudsql-cache"),
+		option.WithoutAuthentication())
+	if err != nil {
+		return nil, fmt.Errorf("logging client: %w", err)
+	}
+	summaryLog := s.logClient.Logger("cloudsql-cache", logging.RedirectAsJSON(o.logOut),
+		logging.CommonResource(&monitoredres.MonitoredResource{Type: "global"}))
+
+	var parker handler.Parker
+	s.redis = redis.NewClient(redisOpts)
+	if topic != "" {
+		s.pubsub, err = pubsub.NewClient(ctx, project)
+		if err != nil {
+			s.redis.Close()
+			s.logClient.Close()
+			return nil, fmt.Errorf("REJECT_TOPIC: pubsub client: %w", err)
+		}
+		s.publisher = s.pubsub.Publisher(topic)
+		parker = handler.NewPubSubParker(s.publisher)
+	} else {
+		parker = handler.NewRedisParker(s.redis, cfg.Prefix)
+	}
+	s.store = redisstore.New(s.redis, cfg, redisstore.Options{Logger: s.log})
+	m := handler.NewMetrics()
+	s.handler = handler.New(handler.Config{
+		Decoder:   debezium.NewDecoder(cfg),
+		Store:     s.store,
+		Permanent: func(err error) bool { return errors.Is(err, redisstore.ErrInvalid) },
+		Parker:    parker,
+		Metrics:   m,
+		Logger:    s.log,
+	})
+
+	sumCtx, cancel := context.WithCancel(context.Background())
+	s.stopSummaries = cancel
+	s.summariesDone = make(chan struct{})
+	go func() {
+		defer close(s.summariesDone)
+		handler.RunSummaries(sumCtx, handler.NewSummarizer(m), interval, handler.LogSummary(summaryLog))
+	}()
+	return s, nil
+}
+
+// redisOptions parses REDIS_URL and applies REDIS_CA_CERT.
+func redisOptions(rawURL, caFile string) (*redis.Options, error) {
+	if rawURL == "" {
+		rawURL = DefaultRedisURL
+	}
+	opts, err := redis.ParseURL(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("REDIS_URL: %w", err)
+	}
+	if caFile != "" {
+		if opts.TLSConfig == nil {
+			return nil, fmt.Errorf("REDIS_CA_CERT: set, but REDIS_URL %q does not use TLS (rediss://)", rawURL)
+		}
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("REDIS_CA_CERT: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("REDIS_CA_CERT: no PEM certificate in %s", caFile)
+		}
+		opts.TLSConfig.RootCAs = pool
+		opts.TLSConfig.MinVersion = tls.VersionTLS12
+	}
+	// Respect request deadlines, so a hung Redis turns into a 503 in time.
+	opts.ContextTimeoutEnabled = true
+	return opts, nil
+}
+
+// cacheConfig loads CACHE_CONFIG (or the default) and applies CACHE_PREFIX.
+func cacheConfig(path, prefix string) (*cdc.Config, error) {
+	cfg := cdc.DefaultConfig()
+	if path != "" {
+		var err error
+		if cfg, err = cdc.LoadConfig(path); err != nil {
+			return nil, fmt.Errorf("CACHE_CONFIG: %w", err)
+		}
+	}
+	if prefix != "" {
+		cfg.Prefix = prefix
+		if err := cfg.Validate(); err != nil {
+			return nil, fmt.Errorf("CACHE_PREFIX: %w", err)
+		}
+	}
+	return cfg, nil
+}
+
+// NewLogger returns a JSON slog logger whose lines Cloud Logging parses as
+// structured entries: "message" for the text and "severity" for the level.
+func NewLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{
+		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if len(groups) > 0 {
+				return a
+			}
+			switch a.Key {
+			case slog.MessageKey:
+				a.Key = "message"
+			case slog.LevelKey:
+				a.Key = "severity"
+				if lvl, ok := a.Value.Any().(slog.Level); ok && lvl == slog.LevelWarn {
+					a.Value = slog.StringValue("WARNING")
+				}
+			}
+			return a
+		},
+	}))
+}
+
+// ServeHTTP handles one push request.
+func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// Metrics returns the handler's metrics (for a progress line).
+func (s *Service) Metrics() *handler.Metrics { return s.handler.Metrics() }
+
+// Mux returns the routes of a server the process owns: the push handler at
+// "/", Prometheus text at "/metrics", and a liveness check at "/healthz"
+// (always 200: an unreachable Redis must not get the instance restarted).
+func (s *Service) Mux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.Handle("/", s.handler)
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", metrics.ContentType)
+		if err := s.handler.Metrics().WritePrometheus(w); err != nil {
+			s.log.WarnContext(r.Context(), "writing /metrics failed", "err", err.Error())
+		}
+	})
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "ok\n")
+	})
+	return mux
+}
+
+// Close writes the last summary, flushes the store (its checkpoint), and
+// releases the clients. Call it after the server has stopped taking requests.
+func (s *Service) Close(ctx context.Context) error {
+	s.stopSummaries()
+	select {
+	case <-s.summariesDone:
+	case <-ctx.Done():
+	}
+	var errs []error
+	if err := s.store.Close(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("store: %w", err))
+	}
+	if s.publisher != nil {
+		s.publisher.Stop()
+	}
+	if s.pubsub != nil {
+		if err := s.pubsub.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("pubsub: %w", err))
+		}
+	}
+	if err := s.redis.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("redis: %w", err))
+	}
+	if err := s.logClient.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("logging: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}

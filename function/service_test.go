@@ -1,0 +1,286 @@
+package function_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
+	"cloud.google.com/go/pubsub/v2/pstest"
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/api/option"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"cloud.google.com/go/pubsub/v2"
+
+	"github.com/cloudsql-cache/cloudsql-cache/function"
+	"github.com/cloudsql-cache/cloudsql-cache/handler"
+)
+
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	require.NoError(t, os.WriteFile(p, []byte(content), 0o600))
+	return p
+}
+
+func TestConfigErrorsNameTheSetting(t *testing.T) {
+	notPEM := writeFile(t, "ca.pem", "not a certificate")
+	badYAML := writeFile(t, "cache.yaml", "tables:\n  inventory.customers:\n    mode: mirror\n")
+	unknownField := writeFile(t, "cache2.yaml", "tombstone_tll: 1h\n")
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		want []string
+	}{
+		{"port not a number", map[string]string{"PORT": "http"}, []string{"PORT:", `"http"`}},
+		{"port out of range", map[string]string{"PORT": "70000"}, []string{"PORT:"}},
+		{"redis url scheme", map[string]string{"REDIS_URL": "http://127.0.0.1:6379"}, []string{"REDIS_URL:", "scheme"}},
+		{"redis url db", map[string]string{"REDIS_URL": "redis://127.0.0.1:6379/notadb"}, []string{"REDIS_URL:"}},
+		{"ca cert without tls", map[string]string{"REDIS_CA_CERT": notPEM}, []string{"REDIS_CA_CERT:", "rediss://"}},
+		{"ca cert missing", map[string]string{"REDIS_URL": "rediss://127.0.0.1:6379", "REDIS_CA_CERT": "/nonexistent/ca.pem"},
+			[]string{"REDIS_CA_CERT:", "/nonexistent/ca.pem"}},
+		{"ca cert not pem", map[string]string{"REDIS_URL": "rediss://127.0.0.1:6379", "REDIS_CA_CERT": notPEM},
+			[]string{"REDIS_CA_CERT:", "no PEM certificate"}},
+		{"config missing", map[string]string{"CACHE_CONFIG": "/nonexistent/cache.yaml"}, []string{"CACHE_CONFIG:", "/nonexistent/cache.yaml"}},
+		{"config bad mode", map[string]string{"CACHE_CONFIG": badYAML}, []string{"CACHE_CONFIG:", "tables.inventory.customers.mode", "mirror"}},
+		{"config unknown field", map[string]string{"CACHE_CONFIG": unknownField}, []string{"CACHE_CONFIG:", "tombstone_tll"}},
+		{"prefix with glob", map[string]string{"CACHE_PREFIX": "a*b"}, []string{"CACHE_PREFIX:", "prefix"}},
+		{"reject topic", map[string]string{"REJECT_TOPIC": "cdc-rejected"}, []string{"REJECT_TOPIC:", "projects/PROJECT/topics/TOPIC"}},
+		{"summary interval", map[string]string{"SUMMARY_INTERVAL": "often"}, []string{"SUMMARY_INTERVAL:"}},
+		{"summary interval negative", map[string]string{"SUMMARY_INTERVAL": "-1s"}, []string{"SUMMARY_INTERVAL:"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			svc, err := function.NewFromEnv(context.Background(), env(tc.env), function.WithLogOutput(io.Discard))
+			require.Error(t, err)
+			assert.Nil(t, svc)
+			for _, w := range tc.want {
+				assert.Contains(t, err.Error(), w)
+			}
+		})
+	}
+}
+
+// prefixFor returns a unique CACHE_PREFIX and deletes its keys at the end.
+func prefixFor(t *testing.T) string {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+	t.Cleanup(func() { c.Close() })
+	require.NoError(t, c.Ping(context.Background()).Err(), "the tests need Redis on 127.0.0.1:6379")
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	prefix := "test:function:" + hex.EncodeToString(b) + ":"
+	t.Cleanup(func() {
+		ctx := context.Background()
+		iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+		for iter.Next(ctx) {
+			c.Del(ctx, iter.Val())
+		}
+	})
+	return prefix
+}
+
+const eventJSON = `{"before":null,"after":{"id":%d,"email":"f@example.com"},"source":{"name":"dbserver1",` +
+	`"ts_ms":%d,"snapshot":"false","db":"inventory","table":"customers","server_id":1,` +
+	`"file":"mysql-bin.000004","pos":%d,"row":0},"op":"c","ts_ms":%d}`
+
+// envelope returns a wrapped push of a create of row id.
+func envelope(id int, data []byte) []byte {
+	if data == nil {
+		now := time.Now().UnixMilli()
+		data = fmt.Appendf(nil, eventJSON, id, now, 100+id, now)
+	}
+	b, _ := json.Marshal(map[string]any{
+		"message": map[string]any{
+			"data": base64.StdEncoding.EncodeToString(data), "messageId": strconv.Itoa(id),
+			"publishTime": time.Now().UTC().Format(time.RFC3339Nano), "orderingKey": fmt.Sprintf(`{"id":%d}`, id),
+		},
+		"subscription": "projects/p/subscriptions/s",
+	})
+	return b
+}
+
+// syncBuffer is a goroutine-safe writer.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// summaries returns the summary payloads among the JSON log lines.
+func summaries(t *testing.T, out string) []map[string]any {
+	t.Helper()
+	var sums []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var entry map[string]any
+		require.NoError(t, json.Unmarshal([]byte(line), &entry), line)
+		if msg, ok := entry["message"].(map[string]any); ok && msg["message"] == handler.SummaryMessage {
+			assert.Equal(t, "INFO", entry["severity"])
+			sums = append(sums, msg)
+		}
+	}
+	return sums
+}
+
+func TestServiceServesPushMetricsHealth(t *testing.T) {
+	prefix := prefixFor(t)
+	logs := &syncBuffer{}
+	svc, err := function.NewFromEnv(context.Background(),
+		env(map[string]string{"CACHE_PREFIX": prefix, "SUMMARY_INTERVAL": "1h"}), function.WithLogOutput(logs))
+	require.NoError(t, err)
+	srv := httptest.NewServer(svc.Mux())
+	defer srv.Close()
+
+	resp, err := http.Post(srv.URL+"/", "application/json", bytes.NewReader(envelope(1, nil)))
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusNoContent, resp.StatusCode)
+
+	resp, err = http.Post(srv.URL+"/", "application/json", bytes.NewReader(envelope(2, []byte("garbage"))))
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusNoContent, resp.StatusCode, "parked and acknowledged")
+
+	resp, err = http.Get(srv.URL + "/metrics")
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Contains(t, resp.Header.Get("Content-Type"), "text/plain; version=0.0.4")
+	assert.Contains(t, string(body), `cdc_messages_total{table="inventory.customers",outcome="applied"} 1`)
+	assert.Contains(t, string(body), `cdc_messages_total{table="unknown",outcome="rejected"} 1`)
+
+	resp, err = http.Get(srv.URL + "/healthz")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+
+	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+	defer c.Close()
+	d, err := c.HGet(context.Background(), prefix+"inventory.customers:1", "d").Result()
+	require.NoError(t, err)
+	assert.Equal(t, `{"id":1,"email":"f@example.com"}`, d)
+	n, err := c.XLen(context.Background(), handler.RejectedStreamKey(prefix)).Result()
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), n)
+
+	// Close writes the last interval's summary, one per table, through the
+	// logging library's stdout JSON mode.
+	require.NoError(t, svc.Close(context.Background()))
+	sums := summaries(t, logs.String())
+	require.Len(t, sums, 2)
+	assert.Equal(t, "inventory.customers", sums[0]["table"])
+	assert.Equal(t, 1.0, sums[0]["applied"])
+	assert.Contains(t, sums[0], "commit_lag_ms_p99")
+	assert.Equal(t, "unknown", sums[1]["table"])
+	assert.Equal(t, 1.0, sums[1]["rejected"])
+	assert.Contains(t, logs.String(), `"severity":"WARNING"`, "the reject's own log line, Cloud Logging style")
+	assert.Contains(t, logs.String(), `"message":"cdc message rejected"`)
+}
+
+func TestUnreachableRedisAtStartRecovers(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := ln.Addr().(*net.TCPAddr).Port
+	require.NoError(t, ln.Close())
+
+	svc, err := function.NewFromEnv(context.Background(),
+		env(map[string]string{"REDIS_URL": fmt.Sprintf("redis://127.0.0.1:%d/0", port)}), function.WithLogOutput(io.Discard))
+	require.NoError(t, err, "no Redis at start is not a start-up error")
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		svc.Close(ctx)
+	})
+	post := func() int {
+		rec := httptest.NewRecorder()
+		svc.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(envelope(5, nil))))
+		return rec.Code
+	}
+	assert.Equal(t, http.StatusServiceUnavailable, post())
+
+	cmd := exec.Command("redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+	require.NoError(t, cmd.Start(), "redis-server must be installed")
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	deadline := time.Now().Add(10 * time.Second)
+	for post() != http.StatusNoContent {
+		require.True(t, time.Now().Before(deadline), "the service did not recover once Redis was up")
+		time.Sleep(50 * time.Millisecond) // polling interval, like Pub/Sub's retry backoff
+	}
+	c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port)})
+	defer c.Close()
+	d, err := c.HGet(context.Background(), "inventory.customers:5", "d").Result()
+	require.NoError(t, err)
+	assert.Equal(t, `{"id":5,"email":"f@example.com"}`, d)
+}
+
+func TestRejectTopicFromEnv(t *testing.T) {
+	srv := pstest.NewServer()
+	defer srv.Close()
+	t.Setenv("PUBSUB_EMULATOR_HOST", srv.Addr) // the client library reads it from the process
+	admin, err := pubsub.NewClient(context.Background(), "proj", option.WithEndpoint(srv.Addr),
+		option.WithoutAuthentication(), option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
+	require.NoError(t, err)
+	defer admin.Close()
+	topic := "projects/proj/topics/rejects"
+	_, err = admin.TopicAdminClient.CreateTopic(context.Background(), &pubsubpb.Topic{Name: topic})
+	require.NoError(t, err)
+
+	prefix := prefixFor(t)
+	svc, err := function.NewFromEnv(context.Background(),
+		env(map[string]string{"CACHE_PREFIX": prefix, "REJECT_TOPIC": topic}), function.WithLogOutput(io.Discard))
+	require.NoError(t, err)
+	defer svc.Close(context.Background())
+	rec := httptest.NewRecorder()
+	svc.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(envelope(9, []byte("not an event")))))
+	assert.Equal(t, http.StatusNoContent, rec.Code)
+	msgs := srv.Messages()
+	require.Len(t, msgs, 1)
+	assert.Equal(t, "not an event", string(msgs[0].Data))
+	assert.Contains(t, msgs[0].Attributes[handler.AttrRejectReason], "decode")
+}
+
+// TestFrameworkInitRejectsBadConfig runs this test binary again as the
+// Functions Framework would (FUNCTION_TARGET=Apply) with a bad setting:
+// start-up must stop with a message naming it.
+func TestFrameworkInitRejectsBadConfig(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "FUNCTION_TARGET=Apply", "REDIS_URL=memcached://x")
+	out, err := cmd.CombinedOutput()
+	require.Error(t, err, "start-up must fail: %s", out)
+	assert.Contains(t, string(out), "REDIS_URL:")
+}

@@ -1,0 +1,90 @@
+package handler_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"sync/atomic"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// benchEvents returns n wrapped pushes of the recorded 6 KB orders update
+// (schema included), each for its own row at its own binlog position, so
+// every one is applied rather than stale.
+func benchEvents(b *testing.B, n int) [][]byte {
+	b.Helper()
+	raw, err := os.ReadFile("../testdata/debezium/bench-orders-update.json")
+	require.NoError(b, err)
+	var rc recorded
+	require.NoError(b, json.Unmarshal(raw, &rc))
+	value := compact(rc.Value)
+	require.Equal(b, 2, bytes.Count(value, []byte(`"id":900001`)), "before and after carry the id")
+	require.Equal(b, 1, bytes.Count(value, []byte(`"pos":123456789`)))
+	out := make([][]byte, n)
+	for i := range out {
+		v := bytes.ReplaceAll(value, []byte(`"id":900001`), fmt.Appendf(nil, `"id":%d`, i))
+		v = bytes.Replace(v, []byte(`"pos":123456789`), fmt.Appendf(nil, `"pos":%d`, 1000+i), 1)
+		out[i] = push{data: v, id: "b", publishTime: publishTime, orderingKey: fmt.Sprintf(`{"id":%d}`, i)}.wrapped()
+	}
+	return out
+}
+
+// BenchmarkHandler measures one push through the whole handler: envelope,
+// base64, the real decoder, the real store on the local Redis (one round
+// trip), metrics. "stale" repeats one delivery (the duplicate path);
+// "parallel" shows the store coalescing concurrent pushes into pipelines.
+func BenchmarkHandler(b *testing.B) {
+	c := sharedRedis(b)
+	b.Run("applied", func(b *testing.B) {
+		r := newRig(b, c, uniquePrefix(b, c), "")
+		bodies := benchEvents(b, b.N)
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := range b.N {
+			rec := httptest.NewRecorder()
+			r.h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(bodies[i])))
+			if rec.Code != http.StatusNoContent {
+				b.Fatalf("status %d", rec.Code)
+			}
+		}
+	})
+	b.Run("stale", func(b *testing.B) {
+		r := newRig(b, c, uniquePrefix(b, c), "")
+		body := benchEvents(b, 1)[0]
+		b.ReportAllocs()
+		b.ResetTimer()
+		for range b.N {
+			rec := httptest.NewRecorder()
+			r.h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body)))
+			if rec.Code != http.StatusNoContent {
+				b.Fatalf("status %d", rec.Code)
+			}
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		r := newRig(b, c, uniquePrefix(b, c), "")
+		bodies := benchEvents(b, b.N)
+		var next atomicCounter
+		b.ReportAllocs()
+		b.SetParallelism(8)
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				rec := httptest.NewRecorder()
+				r.h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(bodies[next.inc()-1])))
+				if rec.Code != http.StatusNoContent {
+					b.Errorf("status %d", rec.Code)
+				}
+			}
+		})
+	})
+}
+
+type atomicCounter struct{ n atomic.Int64 }
+
+func (a *atomicCounter) inc() int64 { return a.n.Add(1) }

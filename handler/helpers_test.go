@@ -1,0 +1,294 @@
+package handler_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cloudsql-cache/cloudsql-cache/cdc"
+	"github.com/cloudsql-cache/cloudsql-cache/debezium"
+	"github.com/cloudsql-cache/cloudsql-cache/handler"
+	"github.com/cloudsql-cache/cloudsql-cache/redisstore"
+)
+
+// sharedRedis returns a client of the machine's Redis; the test fails when
+// it does not answer.
+func sharedRedis(t testing.TB) *redis.Client {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+	t.Cleanup(func() { c.Close() })
+	require.NoError(t, c.Ping(context.Background()).Err(), "the tests need Redis on 127.0.0.1:6379")
+	return c
+}
+
+// uniquePrefix returns a key prefix no other test uses, and deletes the
+// keys under it when the test ends.
+func uniquePrefix(t testing.TB, c *redis.Client) string {
+	t.Helper()
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	prefix := "test:handler:" + hex.EncodeToString(b) + ":"
+	t.Cleanup(func() {
+		ctx := context.Background()
+		iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+		for iter.Next(ctx) {
+			c.Del(ctx, iter.Val())
+		}
+	})
+	return prefix
+}
+
+// syncBuffer is a goroutine-safe log sink.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// Lines returns the JSON log lines written so far.
+func (s *syncBuffer) Lines(t testing.TB) []map[string]any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(s.b.String()), "\n") {
+		if line == "" {
+			continue
+		}
+		var m map[string]any
+		require.NoError(t, json.Unmarshal([]byte(line), &m), line)
+		out = append(out, m)
+	}
+	return out
+}
+
+// rig is a handler on the real decoder and store.
+type rig struct {
+	h      *handler.Handler
+	redis  *redis.Client
+	prefix string
+	store  *redisstore.Store
+	logs   *syncBuffer
+}
+
+type rigOpt func(*handler.Config)
+
+func withParker(p handler.Parker) rigOpt { return func(c *handler.Config) { c.Parker = p } }
+func withClock(now func() time.Time) rigOpt {
+	return func(c *handler.Config) { c.Now = now }
+}
+
+// newRig builds a handler over Redis client c with config yaml (may be "");
+// keys live under prefix.
+func newRig(t testing.TB, c *redis.Client, prefix, yaml string, opts ...rigOpt) *rig {
+	t.Helper()
+	cfg := cdc.DefaultConfig()
+	if yaml != "" {
+		var err error
+		cfg, err = cdc.ParseConfig([]byte(yaml))
+		require.NoError(t, err)
+	}
+	cfg.Prefix = prefix + cfg.Prefix // keep a config's own prefix under the test's
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewJSONHandler(logs, nil))
+	store := redisstore.New(c, cfg, redisstore.Options{Logger: log})
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		store.Close(ctx)
+	})
+	hc := handler.Config{
+		Decoder:   debezium.NewDecoder(cfg),
+		Store:     store,
+		Parker:    handler.NewRedisParker(c, prefix),
+		Permanent: func(err error) bool { return errors.Is(err, redisstore.ErrInvalid) },
+		Logger:    log,
+	}
+	for _, o := range opts {
+		o(&hc)
+	}
+	return &rig{h: handler.New(hc), redis: c, prefix: prefix, store: store, logs: logs}
+}
+
+// push is one Pub/Sub message to deliver.
+type push struct {
+	data        []byte
+	attrs       map[string]string
+	id          string
+	publishTime string
+	orderingKey string
+}
+
+// wrapped returns the wrapped push envelope of p, as Pub/Sub writes it
+// (messageId and publishTime twice).
+func (p push) wrapped() []byte {
+	msg := map[string]any{
+		"data":         base64.StdEncoding.EncodeToString(p.data),
+		"messageId":    p.id,
+		"message_id":   p.id,
+		"publishTime":  p.publishTime,
+		"publish_time": p.publishTime,
+	}
+	if p.attrs != nil {
+		msg["attributes"] = p.attrs
+	}
+	if p.orderingKey != "" {
+		msg["orderingKey"] = p.orderingKey
+	}
+	b, _ := json.Marshal(map[string]any{
+		"message":         msg,
+		"subscription":    "projects/p/subscriptions/s",
+		"deliveryAttempt": 1,
+	})
+	return b
+}
+
+// do serves one request and returns the response.
+func (r *rig) do(method string, body []byte, hdr map[string]string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(method, "/", bytes.NewReader(body))
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	rec := httptest.NewRecorder()
+	r.h.ServeHTTP(rec, req)
+	return rec
+}
+
+func (r *rig) pushWrapped(p push) int { return r.do(http.MethodPost, p.wrapped(), nil).Code }
+
+func (r *rig) pushUnwrapped(p push) int {
+	hdr := map[string]string{
+		"X-Goog-Pubsub-Message-Id":        p.id,
+		"X-Goog-Pubsub-Publish-Time":      p.publishTime,
+		"X-Goog-Pubsub-Subscription-Name": "projects/p/subscriptions/s",
+		"Content-Type":                    "application/octet-stream",
+		"Authorization":                   "Bearer secret-token",
+	}
+	if p.orderingKey != "" {
+		hdr["X-Goog-Pubsub-Ordering-Key"] = p.orderingKey
+	}
+	for k, v := range p.attrs {
+		hdr[k] = v
+	}
+	return r.do(http.MethodPost, p.data, hdr).Code
+}
+
+// record returns the cache hash of a row.
+func (r *rig) record(t testing.TB, table, pk string) map[string]string {
+	t.Helper()
+	m, err := r.redis.HGetAll(context.Background(), r.prefix+table+":"+pk).Result()
+	require.NoError(t, err)
+	return m
+}
+
+// rejected returns the entries of the rejected stream.
+func (r *rig) rejected(t testing.TB) []redis.XMessage {
+	t.Helper()
+	msgs, err := r.redis.XRange(context.Background(), handler.RejectedStreamKey(r.prefix), "-", "+").Result()
+	require.NoError(t, err)
+	return msgs
+}
+
+// event returns a Debezium change event (no schema) for inventory.customers.
+func event(op string, id int, email string, pos int64, commitMs int64) []byte {
+	row := fmt.Sprintf(`{"id":%d,"email":%q}`, id, email)
+	before, after := "null", row
+	if op == "d" {
+		before, after = row, "null"
+	}
+	return fmt.Appendf(nil, `{"before":%s,"after":%s,"source":{"version":"2.7.0.Final","connector":"mysql",`+
+		`"name":"dbserver1","ts_ms":%d,"snapshot":"false","db":"inventory","table":"customers",`+
+		`"server_id":223344,"gtid":null,"file":"mysql-bin.000003","pos":%d,"row":0,"thread":7,"query":null},`+
+		`"op":%q,"ts_ms":%d,"transaction":null}`, before, after, commitMs, pos, op, commitMs+150)
+}
+
+func keyOf(id int) string { return fmt.Sprintf(`{"id":%d}`, id) }
+
+// privateRedis is a redis-server child process this test may stop and start.
+type privateRedis struct {
+	t    testing.TB
+	port int
+	cmd  *exec.Cmd
+}
+
+func startPrivateRedis(t testing.TB) *privateRedis {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := ln.Addr().(*net.TCPAddr).Port
+	require.NoError(t, ln.Close())
+	p := &privateRedis{t: t, port: port}
+	p.start()
+	t.Cleanup(p.stop)
+	return p
+}
+
+func (p *privateRedis) addr() string { return "127.0.0.1:" + strconv.Itoa(p.port) }
+
+func (p *privateRedis) start() {
+	p.t.Helper()
+	p.cmd = exec.Command("redis-server", "--port", strconv.Itoa(p.port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no")
+	require.NoError(p.t, p.cmd.Start(), "redis-server must be installed")
+	c := redis.NewClient(&redis.Options{Addr: p.addr(), MaxRetries: -1})
+	defer c.Close()
+	waitFor(p.t, 5*time.Second, "private redis-server answers", func() bool {
+		return c.Ping(context.Background()).Err() == nil
+	})
+}
+
+func (p *privateRedis) stop() {
+	if p.cmd == nil {
+		return
+	}
+	_ = p.cmd.Process.Kill()
+	_ = p.cmd.Wait()
+	p.cmd = nil
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting: %s", what)
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval, not synchronisation
+	}
+}
+
+// decoderFunc adapts a function to handler.Decoder, for the one test that
+// needs a change the real decoder never produces.
+type decoderFunc func(value, key []byte) (cdc.Change, error)
+
+func (f decoderFunc) Decode(value, key []byte) (cdc.Change, error) { return f(value, key) }
+
+// httptestDo posts a body to h.
+func httptestDo(h http.Handler, body []byte) *httptest.ResponseRecorder {
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body)))
+	return rec
+}

@@ -1,0 +1,97 @@
+package redisstore
+
+import (
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// The fields of a record hash (design section 2, "Record").
+const (
+	// FieldVersion holds the cdc.Version of the newest change known for the row.
+	FieldVersion = "v"
+	// FieldData holds the row as canonical JSON; its presence is a hit.
+	FieldData = "d"
+	// FieldTombstone is "1" when the row is deleted.
+	FieldTombstone = "t"
+	// FieldLease holds the read path's fill lease token.
+	FieldLease = "l"
+)
+
+// Record kinds passed to applyScript as ARGV[2].
+const (
+	kindRow       = "d" // {v, d}
+	kindTombstone = "t" // {v, t}
+	kindMarker    = "m" // {v}
+)
+
+// Return codes of applyScript.
+const (
+	codeWritten = 0
+	codeStale   = 1
+	codeAbsent  = 2 // refresh mode and no record at all
+)
+
+// applyScript writes one change if it is newer than the record.
+// KEYS[1] record; ARGV: version, kind (d|t|m), refresh ("1": write only where
+// a record exists), ttl in ms ("0": none), row JSON (kind d only).
+// Versions are fixed-width digit strings, so string order is version order.
+// DEL before HSET replaces the whole record: any lease is cleared and the
+// old TTL goes with it.
+var applyScript = redis.NewScript(`
+local v = redis.call('HGET', KEYS[1], 'v')
+if v then
+  if v >= ARGV[1] then return 1 end
+elseif ARGV[3] == '1' and redis.call('EXISTS', KEYS[1]) == 0 then
+  return 2
+end
+redis.call('DEL', KEYS[1])
+if ARGV[2] == 'd' then
+  redis.call('HSET', KEYS[1], 'v', ARGV[1], 'd', ARGV[5])
+elseif ARGV[2] == 't' then
+  redis.call('HSET', KEYS[1], 'v', ARGV[1], 't', '1')
+else
+  redis.call('HSET', KEYS[1], 'v', ARGV[1])
+end
+if ARGV[4] ~= '0' then redis.call('PEXPIRE', KEYS[1], ARGV[4]) end
+return 0
+`)
+
+// truncateScript deletes a record older than a truncate. KEYS[1] record;
+// ARGV[1] the truncate's version. A record without v (a bare lease) is older
+// than anything: its fill may have read rows the truncate removed.
+var truncateScript = redis.NewScript(`
+local v = redis.call('HGET', KEYS[1], 'v')
+if v and v >= ARGV[1] then return 0 end
+return redis.call('DEL', KEYS[1])
+`)
+
+// checkpointScript raises one server's checkpoint, never lowering it, and
+// records which server streams each listed table. KEYS[1] checkpoint hash;
+// ARGV: server, version, commit_ms, applied_ms, server_id, tables...
+var checkpointScript = redis.NewScript(`
+local s = ARGV[1]
+local cur = redis.call('HGET', KEYS[1], s)
+if not cur or cur < ARGV[2] then
+  redis.call('HSET', KEYS[1], s, ARGV[2], s .. '|commit_ms', ARGV[3], s .. '|applied_ms', ARGV[4], s .. '|server_id', ARGV[5])
+end
+for i = 6, #ARGV do redis.call('HSET', KEYS[1], 'table|' .. ARGV[i], s) end
+return 0
+`)
+
+// escapeGlob quotes the characters SCAN MATCH treats as patterns, so a
+// table prefix matches only itself.
+func escapeGlob(s string) string {
+	if !strings.ContainsAny(s, `*?[]\^`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '*', '?', '[', ']', '\\', '^':
+			b.WriteByte('\\')
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}

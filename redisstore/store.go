@@ -1,0 +1,452 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cloudsql-cache/cloudsql-cache/cdc"
+)
+
+// ErrInvalid wraps errors about a change that can never be applied (no key,
+// no row, a malformed version, an unknown op): a bug upstream, not a
+// transient failure, so callers may park the message instead of retrying.
+var ErrInvalid = errors.New("redisstore: invalid change")
+
+// ErrClosed is returned by Apply and ApplyBatch after Close.
+var ErrClosed = errors.New("redisstore: store closed")
+
+// Options tune a Store; the zero value is usable.
+type Options struct {
+	// Logger receives warnings (restored database, abandoned truncates,
+	// failed checkpoint writes); nil means slog.Default().
+	Logger *slog.Logger
+	// CheckpointEvery is the least time between checkpoint writes; default 1s.
+	CheckpointEvery time.Duration
+	// TruncateBatch is a truncate's SCAN COUNT and delete pipeline size;
+	// default 500.
+	TruncateBatch int
+	// MaxBatch caps how many concurrent Apply calls go in one pipeline;
+	// default 256.
+	MaxBatch int
+	// Now is the clock for checkpoint times and rate limits; default time.Now.
+	Now func() time.Time
+}
+
+// Result is the outcome of one change of ApplyBatch.
+type Result struct {
+	// Outcome is what became of the change; OutcomeFailed when Err is set.
+	Outcome cdc.Outcome
+	// Err is a transient failure (Redis unreachable, timeout), or wraps
+	// ErrInvalid for a change that can never apply.
+	Err error
+}
+
+// Stats are a Store's counters since New.
+type Stats struct {
+	// RestoreWarnings counts changes far below the checkpoint from another
+	// MySQL server_id: the database was restored or Debezium repointed.
+	RestoreWarnings int64
+	// TruncateErrors counts truncates abandoned after retries.
+	TruncateErrors int64
+	// CheckpointErrors counts failed checkpoint writes (each is retried).
+	CheckpointErrors int64
+	// ApplyPipelines counts the pipelines that carried Apply calls, and
+	// ApplyCalls the calls they carried: their ratio is the batch size
+	// the coalescing achieves.
+	ApplyPipelines, ApplyCalls int64
+}
+
+// Store applies changes to the cache. It is safe for concurrent use.
+type Store struct {
+	client redis.UniversalClient
+	cfg    *cdc.Config
+	opts   Options // defaults filled in
+	log    *slog.Logger
+
+	// mu guards closed, inflight and queue. Batching is "write when idle":
+	// an Apply call that finds no pipeline in flight sends its own; calls
+	// arriving meanwhile queue, and whoever finishes the pipeline hands
+	// the queue to a drainer goroutine, which sends it (up to MaxBatch per
+	// pipeline) until it is empty.
+	mu       sync.Mutex
+	closed   bool
+	inflight bool
+	queue    []*request
+
+	// active counts Apply and ApplyBatch calls and the drainer; it is only
+	// raised from zero under mu while !closed, so Close can wait for it.
+	active    sync.WaitGroup
+	truncates sync.WaitGroup
+
+	// bg is the context of background work (drainer pipelines, truncates,
+	// checkpoint writes); cancelled when Close gives up waiting.
+	bg         context.Context
+	cancelBg   context.CancelFunc
+	quit       chan struct{} // closed by Close: stops the checkpoint ticker
+	tickerDone chan struct{}
+
+	ck checkpoints
+
+	restoreWarnings, truncateErrors, checkpointErrors atomic.Int64
+	applyPipelines, applyCalls                        atomic.Int64
+}
+
+// request is one Apply call queued behind a pipeline in flight.
+type request struct {
+	ch   cdc.Change
+	args []any
+	done chan Result // buffered: the drainer never waits for a caller that gave up
+}
+
+// New builds a Store over a go-redis client (a *redis.Client or a cluster
+// client) with the shared config, and starts its checkpoint goroutine;
+// Close stops it.
+func New(client redis.UniversalClient, cfg *cdc.Config, opts Options) *Store {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.CheckpointEvery <= 0 {
+		opts.CheckpointEvery = time.Second
+	}
+	if opts.TruncateBatch <= 0 {
+		opts.TruncateBatch = 500
+	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 256
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	bg, cancel := context.WithCancel(context.Background())
+	s := &Store{
+		client:     client,
+		cfg:        cfg,
+		opts:       opts,
+		log:        opts.Logger,
+		quit:       make(chan struct{}),
+		tickerDone: make(chan struct{}),
+		bg:         bg,
+		cancelBg:   cancel,
+		ck:         newCheckpoints(CheckpointKey(cfg.Prefix)),
+	}
+	go s.checkpointTicker()
+	return s
+}
+
+// Apply applies one change atomically and returns its outcome. An error
+// means a transient failure (Redis unreachable, timeout: answer 503 so
+// Pub/Sub retries), ctx's error when the caller gave up (the change may
+// still be applied, which is harmless), or wraps ErrInvalid. Concurrent
+// calls are coalesced into pipelines; a lone call is sent at once.
+func (s *Store) Apply(ctx context.Context, ch cdc.Change) (cdc.Outcome, error) {
+	if !s.enter() {
+		return cdc.OutcomeFailed, ErrClosed
+	}
+	defer s.active.Done()
+	args, res := s.prepare(ch)
+	if args == nil {
+		return res.Outcome, res.Err
+	}
+	r := &request{ch: ch, args: args}
+	s.mu.Lock()
+	if !s.inflight {
+		s.inflight = true
+		s.mu.Unlock()
+		s.applyPipelines.Add(1)
+		s.applyCalls.Add(1)
+		res := s.exec(ctx, []*request{r})[0]
+		s.handOff()
+		return res.Outcome, res.Err
+	}
+	r.done = make(chan Result, 1)
+	s.queue = append(s.queue, r)
+	s.mu.Unlock()
+	select {
+	case res := <-r.done:
+		return res.Outcome, res.Err
+	case <-ctx.Done():
+		return cdc.OutcomeFailed, ctx.Err()
+	}
+}
+
+// enter admits a call unless the store is closed; the caller must call
+// s.active.Done.
+func (s *Store) enter() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.active.Add(1)
+	return true
+}
+
+// handOff ends a pipeline sent by an Apply caller: the calls that queued
+// meanwhile go to a drainer goroutine, so the caller returns at once.
+func (s *Store) handOff() {
+	s.mu.Lock()
+	if len(s.queue) > 0 {
+		s.active.Add(1)
+		s.mu.Unlock()
+		go s.drain()
+		return
+	}
+	s.inflight = false
+	s.mu.Unlock()
+	s.maybeCheckpoint(s.bg, false)
+}
+
+// drain sends the queued Apply calls, one pipeline at a time, until none
+// are left.
+func (s *Store) drain() {
+	defer s.active.Done()
+	for {
+		s.mu.Lock()
+		if len(s.queue) == 0 {
+			s.inflight = false
+			s.mu.Unlock()
+			return
+		}
+		batch := s.queue
+		if len(batch) > s.opts.MaxBatch {
+			batch, s.queue = batch[:s.opts.MaxBatch:s.opts.MaxBatch], batch[s.opts.MaxBatch:]
+		} else {
+			s.queue = nil
+		}
+		s.mu.Unlock()
+		s.applyPipelines.Add(1)
+		s.applyCalls.Add(int64(len(batch)))
+		for i, res := range s.exec(s.bg, batch) {
+			batch[i].done <- res
+		}
+		s.maybeCheckpoint(s.bg, false)
+	}
+}
+
+// ApplyBatch applies several changes in one pipeline; results[i] belongs to
+// changes[i]. Each change is applied atomically on its own.
+func (s *Store) ApplyBatch(ctx context.Context, changes []cdc.Change) []Result {
+	results := make([]Result, len(changes))
+	if !s.enter() {
+		for i := range results {
+			results[i] = Result{Outcome: cdc.OutcomeFailed, Err: ErrClosed}
+		}
+		return results
+	}
+	defer s.active.Done()
+	var (
+		idx  []int
+		reqs []*request
+	)
+	for i, ch := range changes {
+		args, res := s.prepare(ch)
+		if args == nil {
+			results[i] = res
+			continue
+		}
+		idx = append(idx, i)
+		reqs = append(reqs, &request{ch: ch, args: args})
+	}
+	if len(reqs) > 0 {
+		for j, res := range s.exec(ctx, reqs) {
+			results[idx[j]] = res
+		}
+	}
+	s.maybeCheckpoint(ctx, false)
+	return results
+}
+
+// Close stops accepting changes, finishes the queued ones, waits for
+// running truncates and writes the checkpoint. If ctx ends first, the
+// background work is cancelled and ctx's error returned.
+func (s *Store) Close(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	close(s.quit)
+	idle := make(chan struct{})
+	go func() {
+		s.active.Wait() // truncates are started only inside active calls
+		<-s.tickerDone
+		s.truncates.Wait()
+		close(idle)
+	}()
+	select {
+	case <-idle:
+	case <-ctx.Done():
+		s.cancelBg()
+		<-idle
+		return ctx.Err()
+	}
+	defer s.cancelBg()
+	return s.maybeCheckpoint(ctx, true)
+}
+
+// Stats returns the counters.
+func (s *Store) Stats() Stats {
+	return Stats{
+		RestoreWarnings:  s.restoreWarnings.Load(),
+		TruncateErrors:   s.truncateErrors.Load(),
+		CheckpointErrors: s.checkpointErrors.Load(),
+		ApplyPipelines:   s.applyPipelines.Load(),
+		ApplyCalls:       s.applyCalls.Load(),
+	}
+}
+
+// Warnings returns how many changes looked like a restored database or a
+// repointed Debezium (Stats().RestoreWarnings).
+func (s *Store) Warnings() int64 { return s.restoreWarnings.Load() }
+
+// prepare checks a change and returns the apply script's arguments, or nil
+// and the result when no round trip is needed (ignored, truncate started,
+// invalid). The caller is counted in s.active.
+func (s *Store) prepare(ch cdc.Change) ([]any, Result) {
+	if ch.Op == cdc.OpIgnore {
+		return nil, Result{Outcome: cdc.OutcomeIgnored}
+	}
+	t, listed := s.cfg.Lookup(ch.Table)
+	if s.cfg.OnlyListed && !listed {
+		return nil, Result{Outcome: cdc.OutcomeIgnored}
+	}
+	if err := checkVersion(ch.Version); err != nil {
+		return nil, invalid(ch, err.Error())
+	}
+	if ch.Op == cdc.OpTruncate {
+		s.startTruncate(ch)
+		s.observe(s.bg, []cdc.Change{ch})
+		return nil, Result{Outcome: cdc.OutcomeApplied}
+	}
+	if ch.Key == "" {
+		return nil, invalid(ch, "no key")
+	}
+	refresh := "0"
+	if t.Mode == cdc.ModeRefresh {
+		refresh = "1"
+	}
+	switch {
+	case ch.Op == cdc.OpDelete:
+		return []any{string(ch.Version), kindTombstone, refresh, ttlMs(s.tombstoneTTL())}, Result{}
+	case !ch.Op.IsUpsert():
+		return nil, invalid(ch, fmt.Sprintf("unknown op %q", ch.Op))
+	case t.Mode == cdc.ModeInvalidate:
+		return []any{string(ch.Version), kindMarker, refresh, ttlMs(s.tombstoneTTL())}, Result{}
+	case len(ch.Row) == 0:
+		return nil, invalid(ch, "no row")
+	}
+	return []any{string(ch.Version), kindRow, refresh, ttlMs(t.TTL), ch.Row}, Result{}
+}
+
+func invalid(ch cdc.Change, why string) Result {
+	return Result{Outcome: cdc.OutcomeFailed, Err: fmt.Errorf("%w: %s of %s key %q: %s", ErrInvalid, ch.Op, ch.Table, ch.Key, why)}
+}
+
+func checkVersion(v cdc.Version) error {
+	if len(v) != cdc.VersionLen {
+		return fmt.Errorf("version %q is not %d digits", v, cdc.VersionLen)
+	}
+	for i := 0; i < len(v); i++ {
+		if v[i] < '0' || v[i] > '9' {
+			return fmt.Errorf("version %q is not %d digits", v, cdc.VersionLen)
+		}
+	}
+	return nil
+}
+
+// tombstoneTTL guards against a hand-built config without one: a tombstone
+// that never expires would leak.
+func (s *Store) tombstoneTTL() time.Duration {
+	if s.cfg.TombstoneTTL > 0 {
+		return s.cfg.TombstoneTTL
+	}
+	return cdc.DefaultTombstoneTTL
+}
+
+// ttlMs is a TTL as PEXPIRE's argument; 0 means none. A positive TTL never
+// rounds down to none.
+func ttlMs(d time.Duration) int64 {
+	if d <= 0 {
+		return 0
+	}
+	return max(d.Milliseconds(), 1)
+}
+
+// exec runs the apply script for each request in one pipeline and turns
+// the return codes into outcomes.
+func (s *Store) exec(ctx context.Context, reqs []*request) []Result {
+	cmds := evalAll(ctx, s.client, applyScript, len(reqs), func(i int) (string, []any) {
+		return reqs[i].ch.Key, reqs[i].args
+	})
+	results := make([]Result, len(reqs))
+	done := make([]cdc.Change, 0, len(reqs))
+	for i, cmd := range cmds {
+		code, err := cmd.Int64()
+		if err != nil {
+			results[i] = Result{Outcome: cdc.OutcomeFailed, Err: fmt.Errorf("redisstore: apply %s: %w", reqs[i].ch.Key, err)}
+			continue
+		}
+		switch code {
+		case codeWritten:
+			results[i].Outcome = cdc.OutcomeApplied
+			if reqs[i].ch.Op == cdc.OpDelete {
+				results[i].Outcome = cdc.OutcomeDeleted
+			}
+		case codeStale:
+			results[i].Outcome = cdc.OutcomeStale
+		case codeAbsent:
+			results[i].Outcome = cdc.OutcomeIgnored
+		default:
+			results[i] = Result{Outcome: cdc.OutcomeFailed, Err: fmt.Errorf("redisstore: apply %s: unexpected script result %d", reqs[i].ch.Key, code)}
+			continue
+		}
+		done = append(done, reqs[i].ch)
+	}
+	s.observe(ctx, done)
+	return results
+}
+
+// evalAll runs script once per call in one pipeline; call(i) gives the key
+// and arguments of the i-th. Commands that find the script missing (SCRIPT
+// FLUSH, a restarted or failed-over server) are sent again after SCRIPT
+// LOAD. A connection failure leaves its error on every command.
+func evalAll(ctx context.Context, c redis.UniversalClient, script *redis.Script, n int, call func(i int) (string, []any)) []*redis.Cmd {
+	cmds := make([]*redis.Cmd, n)
+	pipe := c.Pipeline()
+	for i := range cmds {
+		key, args := call(i)
+		cmds[i] = script.EvalSha(ctx, pipe, []string{key}, args...)
+	}
+	_, _ = pipe.Exec(ctx) // errors are on the commands
+	var missing []int
+	for i, cmd := range cmds {
+		if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
+			missing = append(missing, i)
+		}
+	}
+	if len(missing) == 0 {
+		return cmds
+	}
+	if err := script.Load(ctx, c).Err(); err != nil {
+		for _, i := range missing {
+			cmds[i].SetErr(err)
+		}
+		return cmds
+	}
+	pipe = c.Pipeline()
+	for _, i := range missing {
+		key, args := call(i)
+		cmds[i] = script.EvalSha(ctx, pipe, []string{key}, args...)
+	}
+	_, _ = pipe.Exec(ctx)
+	return cmds
+}
