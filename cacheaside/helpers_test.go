@@ -1,0 +1,244 @@
+package cacheaside_test
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"database/sql/driver"
+	"encoding/hex"
+	"net"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cloudsql-cache/cloudsql-cache/cacheaside"
+	"github.com/cloudsql-cache/cloudsql-cache/cdc"
+	"github.com/cloudsql-cache/cloudsql-cache/mysqlrow"
+	"github.com/cloudsql-cache/cloudsql-cache/redisstore"
+)
+
+const testDSN = "root@tcp(127.0.0.1:3306)/test"
+
+// env is one test's world: a MariaDB table of its own (dropped at the end),
+// a Redis key prefix of its own (its keys deleted at the end), a database
+// pool that counts the queries reading the table, and a Store to apply
+// changes as the change stream would.
+type env struct {
+	t       testing.TB
+	db      *sql.DB
+	rdb     *redis.Client
+	table   string // "test.<name>"
+	name    string
+	prefix  string
+	cfg     *cdc.Config
+	store   *redisstore.Store
+	queries *atomic.Int64 // row queries that reached the database
+}
+
+// newEnv creates the table (id INT key, name, n) and a config whose table
+// section is tableYAML (indented lines, may be empty).
+func newEnv(t testing.TB, tableYAML string) *env {
+	t.Helper()
+	ctx := context.Background()
+	var b [5]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		t.Fatal(err)
+	}
+	suffix := hex.EncodeToString(b[:])
+	e := &env{t: t, name: "cacheaside_" + suffix, prefix: "ca-" + suffix + ":", queries: new(atomic.Int64)}
+	e.table = "test." + e.name
+
+	dcfg, err := mysql.ParseDSN(testDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mysqlrow.Configure(dcfg)
+	conn, err := mysql.NewConnector(dcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.db = sql.OpenDB(countingConnector{Connector: conn, match: "FROM `test`.`" + e.name + "`", n: e.queries})
+	if err := e.db.PingContext(ctx); err != nil {
+		t.Fatalf("MariaDB at %s is required: %v", testDSN, err)
+	}
+	e.exec("CREATE TABLE `test`.`" + e.name + "` (id INT PRIMARY KEY, name VARCHAR(20), n INT)")
+	t.Cleanup(func() {
+		e.exec("DROP TABLE `test`.`" + e.name + "`")
+		_ = e.db.Close()
+	})
+
+	e.rdb = redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+	if err := e.rdb.Ping(ctx).Err(); err != nil {
+		t.Fatalf("Redis at 127.0.0.1:6379 is required: %v", err)
+	}
+	e.cfg, err = cdc.ParseConfig([]byte("prefix: \"" + e.prefix + "\"\ntables:\n  " + e.table + ":\n" + tableYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.store = redisstore.New(e.rdb, e.cfg, redisstore.Options{})
+	t.Cleanup(func() {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if err := e.store.Close(cctx); err != nil {
+			t.Errorf("store close: %v", err)
+		}
+		keys, err := e.rdb.Keys(ctx, e.prefix+"*").Result() // random, glob-free prefix
+		if err == nil && len(keys) > 0 {
+			err = e.rdb.Del(ctx, keys...).Err()
+		}
+		if err != nil {
+			t.Errorf("redis cleanup: %v", err)
+		}
+		_ = e.rdb.Close()
+	})
+	return e
+}
+
+func (e *env) exec(query string, args ...any) {
+	e.t.Helper()
+	if _, err := e.db.Exec(query, args...); err != nil {
+		e.t.Fatalf("%s: %v", query, err)
+	}
+}
+
+func (e *env) insert(id int, name string, n int) {
+	e.t.Helper()
+	e.exec("INSERT INTO `test`.`"+e.name+"` VALUES (?, ?, ?)", id, name, n)
+}
+
+func (e *env) key(id int) string { return e.prefix + e.table + ":" + strconv.Itoa(id) }
+
+func (e *env) reader(opts cacheaside.Options) *cacheaside.Reader {
+	return cacheaside.New(e.rdb, e.db, e.cfg, opts)
+}
+
+// apply applies a change as the handler would, with server "srv".
+func (e *env) apply(op cdc.Op, id int, row string, v cdc.Version) cdc.Outcome {
+	e.t.Helper()
+	ch := cdc.Change{Op: op, Table: e.table, Key: e.key(id), Version: v, Server: "srv"}
+	if row != "" {
+		ch.Row = []byte(row)
+	}
+	out, err := e.store.Apply(context.Background(), ch)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return out
+}
+
+func (e *env) setCheckpoint(v cdc.Version) {
+	e.t.Helper()
+	if err := e.rdb.HSet(context.Background(), redisstore.CheckpointKey(e.prefix), "table|"+e.table, "srv", "srv", string(v)).Err(); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *env) record(id int) map[string]string {
+	e.t.Helper()
+	m, err := e.rdb.HGetAll(context.Background(), e.key(id)).Result()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return m
+}
+
+// countingConnector counts the queries whose text contains match: an
+// independent check of the Reader's own DBQueries counter.
+type countingConnector struct {
+	driver.Connector
+	match string
+	n     *atomic.Int64
+}
+
+// fullConn is what go-sql-driver/mysql's connections implement.
+type fullConn interface {
+	driver.Conn
+	driver.QueryerContext
+	driver.ExecerContext
+	driver.ConnPrepareContext
+	driver.ConnBeginTx
+	driver.NamedValueChecker
+	driver.SessionResetter
+	driver.Validator
+	driver.Pinger
+}
+
+func (c countingConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	conn, err := c.Connector.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &countingConn{fullConn: conn.(fullConn), c: c}, nil
+}
+
+type countingConn struct {
+	fullConn
+	c countingConnector
+}
+
+func (cc *countingConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	if strings.Contains(query, cc.c.match) {
+		cc.c.n.Add(1)
+	}
+	return cc.fullConn.QueryContext(ctx, query, args)
+}
+
+// privateRedis runs a redis-server child on a free port until stop or the
+// end of the test.
+type privateRedis struct {
+	addr string
+	cmd  *exec.Cmd
+}
+
+func startPrivateRedis(t *testing.T) *privateRedis {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	_ = l.Close()
+	p := &privateRedis{addr: "127.0.0.1:" + strconv.Itoa(port)}
+	p.cmd = exec.Command("redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start redis-server: %v", err)
+	}
+	t.Cleanup(p.stop)
+	c := redis.NewClient(&redis.Options{Addr: p.addr, MaxRetries: -1})
+	defer c.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for c.Ping(context.Background()).Err() != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("private redis-server on %s not answering", p.addr)
+		}
+		time.Sleep(10 * time.Millisecond) // polling a condition with a deadline
+	}
+	return p
+}
+
+func (p *privateRedis) stop() {
+	if p.cmd == nil {
+		return
+	}
+	_ = p.cmd.Process.Kill()
+	_ = p.cmd.Wait()
+	p.cmd = nil
+}
+
+// waitFor polls cond until it holds or 10s pass.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond) // polling a condition with a deadline
+	}
+}

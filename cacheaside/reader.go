@@ -1,0 +1,296 @@
+package cacheaside
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/cloudsql-cache/cloudsql-cache/cdc"
+	"github.com/cloudsql-cache/cloudsql-cache/mysqlrow"
+	"github.com/cloudsql-cache/cloudsql-cache/redisstore"
+)
+
+// ErrNotFound is returned when the row does not exist: a tombstone in Redis
+// or no row in the database.
+var ErrNotFound = errors.New("cacheaside: not found")
+
+// Options tune a Reader; the zero value gives the defaults.
+type Options struct {
+	// LeaseTTL bounds how long a fill lease blocks other fillers if its
+	// holder dies; default 2s.
+	LeaseTTL time.Duration
+	// LeaseWait is how long a reader that finds another's lease polls Redis
+	// for the fill before reading the database itself (without filling);
+	// default 50ms.
+	LeaseWait time.Duration
+	// MaxDBConcurrency caps database reads while Redis is unreachable, so
+	// the database is not stampeded; default 16.
+	MaxDBConcurrency int
+	// RedisBackoff is how long reads skip Redis after it failed; default 1s.
+	RedisBackoff time.Duration
+	// QueryTimeout bounds a shared miss (lease, query, fill), which runs on
+	// behalf of every caller waiting for it and so not under one caller's
+	// context; default 5s.
+	QueryTimeout time.Duration
+	// AfterDBRead, if set, runs after a lease holder read the database and
+	// before it fills (tests use it to apply a change in between).
+	AfterDBRead func(table, key string)
+}
+
+func (o *Options) defaults() {
+	if o.LeaseTTL <= 0 {
+		o.LeaseTTL = 2 * time.Second
+	}
+	if o.LeaseWait <= 0 {
+		o.LeaseWait = 50 * time.Millisecond
+	}
+	if o.MaxDBConcurrency <= 0 {
+		o.MaxDBConcurrency = 16
+	}
+	if o.RedisBackoff <= 0 {
+		o.RedisBackoff = time.Second
+	}
+	if o.QueryTimeout <= 0 {
+		o.QueryTimeout = 5 * time.Second
+	}
+}
+
+// Reader reads rows cache-aside. It is safe for concurrent use.
+type Reader struct {
+	rdb  redis.UniversalClient
+	rows *mysqlrow.Reader
+	cfg  *cdc.Config
+	opts Options // defaults filled in
+
+	flight singleflight.Group // one database read per key at a time
+	dbSlot chan struct{}      // semaphore of database reads while Redis is down
+
+	// redisDownUntil is the Unix-nano time before which reads skip Redis.
+	redisDownUntil atomic.Int64
+
+	m counters
+}
+
+// New returns a Reader over a Redis client and the primary database. db
+// must be opened with mysqlrow.Open (or a driver config through
+// mysqlrow.Configure); cfg is the cache configuration the change stream
+// uses (prefix, per-table key, columns, ttl, fill, negative_ttl).
+func New(rdb redis.UniversalClient, db *sql.DB, cfg *cdc.Config, opts Options) *Reader {
+	opts.defaults()
+	return &Reader{
+		rdb:    rdb,
+		rows:   mysqlrow.NewReader(db, cfg),
+		cfg:    cfg,
+		opts:   opts,
+		dbSlot: make(chan struct{}, opts.MaxDBConcurrency),
+	}
+}
+
+// Get returns the row of table ("db.table") with primary-key values pk (in
+// key-column order: integers, strings, []byte for binary keys, or
+// json.RawMessage holding a canonical value such as "12.30") as canonical
+// JSON, or ErrNotFound. The returned slice belongs to the caller.
+func (r *Reader) Get(ctx context.Context, table string, pk ...any) (json.RawMessage, error) {
+	start := time.Now()
+	tcfg, cached := r.lookup(table)
+	key, err := r.key(table, pk)
+	if err != nil {
+		r.m.errors.Inc()
+		return nil, err
+	}
+	if cached && r.redisUp() {
+		vals, err := r.rdb.HMGet(ctx, key, redisstore.FieldData, redisstore.FieldTombstone).Result()
+		switch {
+		case err == nil:
+			if d, ok := vals[0].(string); ok {
+				r.m.hits.Inc()
+				r.m.hitLatency.Observe(time.Since(start))
+				return json.RawMessage(d), nil
+			}
+			if vals[1] != nil {
+				r.m.tombstoneHits.Inc()
+				r.m.hitLatency.Observe(time.Since(start))
+				return nil, ErrNotFound
+			}
+		case ctx.Err() != nil:
+			r.m.errors.Inc()
+			return nil, fmt.Errorf("cacheaside: %s: %w", key, ctx.Err())
+		default:
+			r.redisFailed(err)
+		}
+	}
+	r.m.misses.Inc()
+	ch := r.flight.DoChan(key, func() (any, error) {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.opts.QueryTimeout)
+		defer cancel()
+		return r.load(fctx, table, tcfg, cached, key, pk)
+	})
+	var res singleflight.Result
+	select {
+	case <-ctx.Done():
+		r.m.errors.Inc()
+		return nil, fmt.Errorf("cacheaside: %s: %w", key, ctx.Err())
+	case res = <-ch:
+	}
+	r.m.missLatency.Observe(time.Since(start))
+	if errors.Is(res.Err, ErrNotFound) {
+		return nil, ErrNotFound
+	}
+	if res.Err != nil {
+		r.m.errors.Inc()
+		return nil, res.Err
+	}
+	row := res.Val.([]byte)
+	if res.Shared {
+		row = append([]byte(nil), row...)
+	}
+	return json.RawMessage(row), nil
+}
+
+// load answers a miss: under a lease where the table fills, else straight
+// from the database. It returns the row JSON or ErrNotFound.
+func (r *Reader) load(ctx context.Context, table string, tcfg *cdc.Table, cached bool, key string, pk []any) ([]byte, error) {
+	if !cached || tcfg.Fill != cdc.FillLease || !r.redisUp() {
+		return jsonOf(r.readDB(ctx, table, pk))
+	}
+	leases, err := redisstore.AcquireLeases(ctx, r.rdb, r.cfg.Prefix, table, []string{key}, r.opts.LeaseTTL)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		r.redisFailed(err)
+		return jsonOf(r.readDB(ctx, table, pk))
+	}
+	l := leases[0]
+	switch l.State {
+	case redisstore.LeaseHit:
+		r.m.lateHits.Inc()
+		return l.Row, nil
+	case redisstore.LeaseDeleted:
+		r.m.lateHits.Inc()
+		return nil, ErrNotFound
+	case redisstore.LeaseBusy:
+		return r.awaitFill(ctx, table, key, pk)
+	}
+	row, err := r.readDB(ctx, table, pk)
+	if r.opts.AfterDBRead != nil {
+		r.opts.AfterDBRead(table, key)
+	}
+	r.fill(ctx, []redisstore.Fill{fillFor(tcfg, key, l, row, err)})
+	return jsonOf(row, err)
+}
+
+// fillFor is the write a lease holder makes after reading the database:
+// the row if the database returned the requested key; a tombstone for no row
+// when the table caches negatives; otherwise just the lease given back (also
+// when the database matched the key only case-insensitively: the change
+// stream would never update a record under the spelling asked for).
+func fillFor(tcfg *cdc.Table, key string, l redisstore.Lease, row mysqlrow.Row, err error) redisstore.Fill {
+	f := redisstore.Fill{Key: key, Lease: l, Release: true}
+	switch {
+	case err == nil && row.Key == key:
+		f.Row, f.TTL, f.Release = row.JSON, tcfg.TTL, false
+	case errors.Is(err, ErrNotFound) && tcfg.NegativeTTL > 0:
+		f.Row, f.TTL, f.Release = nil, tcfg.NegativeTTL, false
+	}
+	return f
+}
+
+// fill writes lease fills in one pipeline and counts the outcomes. A failed
+// fill costs nothing but a later miss, so errors are counted, not returned.
+func (r *Reader) fill(ctx context.Context, fills []redisstore.Fill) {
+	ok, err := redisstore.FillLeases(ctx, r.rdb, fills)
+	if err != nil {
+		r.m.errors.Inc()
+		if ctx.Err() == nil {
+			r.redisFailed(err)
+		}
+		return
+	}
+	for i, f := range fills {
+		switch {
+		case f.Release:
+		case ok[i]:
+			r.m.fills.Inc()
+		default:
+			r.m.fillConflicts.Inc()
+		}
+	}
+}
+
+// maxPollPause caps the doubling pause between polls for another's fill.
+const maxPollPause = 20 * time.Millisecond
+
+// awaitFill polls Redis with doubling pauses for another reader's fill, up
+// to LeaseWait, then reads the database without filling.
+func (r *Reader) awaitFill(ctx context.Context, table, key string, pk []any) ([]byte, error) {
+	r.m.leaseWaits.Inc()
+	deadline := time.Now().Add(r.opts.LeaseWait)
+	pause := time.Millisecond
+	timer := time.NewTimer(pause)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-timer.C:
+		}
+		vals, err := r.rdb.HMGet(ctx, key, redisstore.FieldData, redisstore.FieldTombstone).Result()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			r.redisFailed(err)
+			return jsonOf(r.readDB(ctx, table, pk))
+		}
+		if d, ok := vals[0].(string); ok {
+			r.m.lateHits.Inc()
+			return []byte(d), nil
+		}
+		if vals[1] != nil {
+			r.m.lateHits.Inc()
+			return nil, ErrNotFound
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			break
+		}
+		pause = min(2*pause, maxPollPause, left)
+		timer.Reset(pause)
+	}
+	r.m.leaseTimeout.Inc()
+	return jsonOf(r.readDB(ctx, table, pk))
+}
+
+// readDB reads one row from the database, or ErrNotFound.
+func (r *Reader) readDB(ctx context.Context, table string, pk []any) (mysqlrow.Row, error) {
+	release, err := r.dbTurn(ctx)
+	if err != nil {
+		return mysqlrow.Row{}, err
+	}
+	defer release()
+	r.m.dbQueries.Inc()
+	row, err := r.rows.Row(ctx, table, pk...)
+	if errors.Is(err, mysqlrow.ErrNoRow) {
+		return mysqlrow.Row{}, ErrNotFound
+	}
+	if err != nil {
+		return mysqlrow.Row{}, fmt.Errorf("cacheaside: %w", err)
+	}
+	return row, nil
+}
+
+// jsonOf is the answer of a database read.
+func jsonOf(row mysqlrow.Row, err error) ([]byte, error) {
+	if err != nil {
+		return nil, err
+	}
+	return row.JSON, nil
+}
