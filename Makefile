@@ -3,16 +3,19 @@ GO ?= go
 PORT ?= 8080
 REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: test run services vet fuzz bench lint
+.PHONY: test run services vet fuzz bench bench-go lint
 
 ## test: start the local servers if needed, then every test with the race detector
 test: services
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
 
-## run: start Redis if needed and serve the push function on $(PORT)
+## run: stream generated Debezium changes end to end (generator -> in-process Pub/Sub -> push
+## bridge -> the push function -> Redis, prefix local:) with a live progress line; Ctrl-C stops.
+## EVENTS=N stops once N changes are applied and prints the summary; RUN_FLAGS passes more flags.
+EVENTS ?= 0
 run: services
-	REDIS_URL=$(REDIS_URL) PORT=$(PORT) $(GO) run ./function/cmd
+	$(GO) run ./cmd/cachectl run -redis $(REDIS_URL) -events $(EVENTS) $(RUN_FLAGS)
 
 services:
 	@bash scripts/services.sh
@@ -26,8 +29,13 @@ FUZZTIME ?= 1m
 fuzz:
 	$(GO) test ./debezium -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME)
 
-## bench: benchmarks that print figures
-bench:
+## bench: end-to-end benchmark (function vs naive handler vs EVALSHA alone, on the
+## machine's Redis); prints the bench: lines and updates README.md's Performance table
+bench: services
+	$(GO) run ./bench/cmd/bench
+
+## bench-go: the go test benchmarks of every package
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 ## lint: tflint's built-in rules on the Terraform (tflint is built from source on first use)
@@ -36,3 +44,7 @@ lint: vet
 	@test -x $(TFLINT) || (cd /tmp && GOFLAGS=-mod=mod $(GO) install github.com/terraform-linters/tflint@v0.64.0)
 	$(TFLINT) --chdir=terraform
 	@if command -v terraform >/dev/null; then terraform fmt -check -recursive terraform; fi
+
+## bench-read: the read path on this machine's Redis and MariaDB (hits, fill=lease, fill=none, DB direct); BENCHREAD_FLAGS passes flags (-dsn, -redis, -reads, ...)
+bench-read: services
+	$(GO) run ./cmd/benchread $(BENCHREAD_FLAGS)

@@ -2,11 +2,157 @@ package main
 
 import (
 	"context"
-	"errors"
+	"encoding/json"
+	"flag"
+	"fmt"
 	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cloudsql-cache/cloudsql-cache/cdc"
+	"github.com/cloudsql-cache/cloudsql-cache/handler"
+	"github.com/cloudsql-cache/cloudsql-cache/pushbridge"
+	"github.com/cloudsql-cache/cloudsql-cache/redisstore"
 )
 
-// runStatus is written by its owner; until then it says so.
+// runStatus prints, per Debezium server, the checkpoint (binlog position,
+// commit and apply times, lag), the parked messages, and the local bridge's
+// backlog when -bridge names one. $CACHECTL_NOW (RFC 3339) fixes the clock
+// for tests.
 func runStatus(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	return errors.New("status: not implemented yet")
+	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	redisURL := fs.String("redis", firstNonEmpty(getenv("REDIS_URL"), "redis://127.0.0.1:6379/0"), "Redis URL")
+	prefix := fs.String("prefix", getenv("CACHE_PREFIX"), "cache key prefix (default $CACHE_PREFIX)")
+	bridgeURL := fs.String("bridge", "", "URL of a local bridge's counters (cachectl run prints it), optional")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("status: unexpected arguments %q", fs.Args())
+	}
+	now := time.Now()
+	if v := getenv("CACHECTL_NOW"); v != "" {
+		t, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			return fmt.Errorf("status: CACHECTL_NOW: %w", err)
+		}
+		now = t
+	}
+	rdb, err := redisClient(*redisURL)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+
+	cp, err := rdb.HGetAll(ctx, redisstore.CheckpointKey(*prefix)).Result()
+	if err != nil {
+		return fmt.Errorf("status: checkpoint: %w", err)
+	}
+	stream := handler.RejectedStreamKey(*prefix)
+	parked, err := rdb.XLen(ctx, stream).Result()
+	if err != nil {
+		return fmt.Errorf("status: parked messages: %w", err)
+	}
+	fmt.Fprintf(stdout, "prefix %q\n", *prefix)
+	writeCheckpoints(stdout, cp, now)
+	hint := ""
+	if parked > 0 {
+		hint = " (cachectl replay pushes them back through the function)"
+	}
+	fmt.Fprintf(stdout, "parked    %d messages in %s%s\n", parked, stream, hint)
+	if *bridgeURL != "" {
+		st, err := bridgeStats(ctx, *bridgeURL)
+		if err != nil {
+			return fmt.Errorf("status: bridge: %w", err)
+		}
+		fmt.Fprintf(stdout, "bridge    backlog %d: published=%d delivered=%d acked=%d retried=%d dead_lettered=%d duplicates=%d\n",
+			st.Pending, st.Published, st.Delivered, st.Acked, st.Retried, st.DeadLettered, st.Duplicates)
+	}
+	return nil
+}
+
+// writeCheckpoints prints the checkpoint hash (redisstore.CheckpointKey)
+// server by server.
+func writeCheckpoints(w io.Writer, cp map[string]string, now time.Time) {
+	var servers []string
+	tables := map[string][]string{}
+	for field, v := range cp {
+		if t, ok := strings.CutPrefix(field, "table|"); ok {
+			tables[v] = append(tables[v], t)
+		} else if !strings.Contains(field, "|") {
+			servers = append(servers, field)
+		}
+	}
+	if len(servers) == 0 {
+		fmt.Fprintln(w, "checkpoint none: no change applied under this prefix yet")
+		return
+	}
+	slices.Sort(servers)
+	for _, s := range servers {
+		fmt.Fprintf(w, "server    %s\n", s)
+		version := cp[s]
+		if seq, pos, row, err := cdc.ParseVersion(version); err == nil {
+			fmt.Fprintf(w, "  binlog    file %d (.%06d), pos %d, row %d\n", seq, seq, pos, row)
+		} else {
+			fmt.Fprintf(w, "  binlog    unreadable version %q\n", version)
+		}
+		commit, applied := msField(cp[s+"|commit_ms"]), msField(cp[s+"|applied_ms"])
+		if !commit.IsZero() {
+			fmt.Fprintf(w, "  committed %s (%s ago)\n", commit.Format(time.RFC3339Nano), ago(now, commit))
+		}
+		if !applied.IsZero() {
+			fmt.Fprintf(w, "  applied   %s (%s ago)\n", applied.Format(time.RFC3339Nano), ago(now, applied))
+		}
+		if !commit.IsZero() && !applied.IsZero() {
+			fmt.Fprintf(w, "  lag       %s (applied - committed; commit times have 1 s resolution)\n",
+				applied.Sub(commit).Round(time.Millisecond))
+		}
+		if id := cp[s+"|server_id"]; id != "" {
+			fmt.Fprintf(w, "  server_id %s\n", id)
+		}
+		ts := tables[s]
+		slices.Sort(ts)
+		fmt.Fprintf(w, "  tables    %s\n", strings.Join(ts, ", "))
+	}
+}
+
+func msField(v string) time.Time {
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n <= 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(n).UTC()
+}
+
+func ago(now, t time.Time) time.Duration { return now.Sub(t).Round(time.Millisecond) }
+
+func bridgeStats(ctx context.Context, url string) (pushbridge.Stats, error) {
+	var st pushbridge.Stats
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return st, err
+	}
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
+	if err != nil {
+		return st, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return st, fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	return st, json.NewDecoder(resp.Body).Decode(&st)
+}
+
+func redisClient(url string) (*redis.Client, error) {
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("-redis: %w", err)
+	}
+	return redis.NewClient(opts), nil
 }

@@ -2,11 +2,243 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"errors"
+	"flag"
+	"fmt"
 	"io"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cloudsql-cache/cloudsql-cache/cdc"
+	"github.com/cloudsql-cache/cloudsql-cache/changegen"
+	"github.com/cloudsql-cache/cloudsql-cache/localrun"
+	"github.com/cloudsql-cache/cloudsql-cache/mysqlrow"
 )
 
-// runVerify is written by its owner; until then it says so.
+// errMismatch is returned when the cache differs from the source of truth,
+// after the counts are printed, so the exit status is non-zero.
+var errMismatch = errors.New("verify: the cache differs from the expected state")
+
+// runVerify compares the cache with the source of truth: the final state the
+// change generator wrote (-expected, from cachectl run), or a MySQL database
+// (-mysql and -tables). It counts rows missing from the cache, rows stale
+// (another content, or an older version than expected), and deleted rows
+// resurrected, lists the first mismatches, and fails when there is any.
 func runVerify(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	return errors.New("verify: not implemented yet")
+	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	redisURL := fs.String("redis", firstNonEmpty(getenv("REDIS_URL"), "redis://127.0.0.1:6379/0"), "Redis URL")
+	prefix := fs.String("prefix", getenv("CACHE_PREFIX"), "cache key prefix (default $CACHE_PREFIX)")
+	expectedPath := fs.String("expected", "", "expected final state, JSON lines (cachectl run -expected)")
+	dsn := fs.String("mysql", "", "MySQL DSN to compare with instead, e.g. root@tcp(127.0.0.1:3306)/test")
+	tables := fs.String("tables", "", "with -mysql: comma-separated db.table list to compare")
+	configPath := fs.String("config", getenv("CACHE_CONFIG"), "with -mysql: the cache config (key and column lists), default $CACHE_CONFIG")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("verify: unexpected arguments %q", fs.Args())
+	}
+	if (*dsn == "") == (*expectedPath == "") {
+		fs.Usage()
+		return errors.New("verify: give either -expected or -mysql (with -tables)")
+	}
+	rdb, err := redisClient(*redisURL)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	var v localrun.Verdict
+	source := *expectedPath
+	if *dsn != "" {
+		if *tables == "" {
+			return errors.New("verify: -mysql needs -tables")
+		}
+		if v, err = verifyDatabase(ctx, rdb, *dsn, *configPath, *prefix, strings.Split(*tables, ",")); err != nil {
+			return err
+		}
+		source = "MySQL " + *tables
+	} else if v, err = verifyExpected(ctx, rdb, *prefix, *expectedPath); err != nil {
+		return err
+	}
+	for _, m := range v.Mismatches {
+		fmt.Fprintf(stdout, "%-11s %s%s\n  want %s\n  got  %s\n", m.Kind, *prefix, m.Key, m.Want, m.Got)
+	}
+	fmt.Fprintf(stdout, "verify: checked=%d ok=%d missing=%d stale=%d resurrected=%d (against %s)\n",
+		v.Checked, v.Checked-v.Missing-v.Stale-v.Resurrected, v.Missing, v.Stale, v.Resurrected, source)
+	if !v.OK() {
+		return errMismatch
+	}
+	return nil
+}
+
+func verifyExpected(ctx context.Context, rdb *redis.Client, prefix, path string) (localrun.Verdict, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return localrun.Verdict{}, fmt.Errorf("verify: %w", err)
+	}
+	expected, err := changegen.ReadExpected(f)
+	f.Close()
+	if err != nil {
+		return localrun.Verdict{}, fmt.Errorf("verify: %s: %w", path, err)
+	}
+	return localrun.Verify(ctx, rdb, prefix, expected)
+}
+
+// verifyDatabase compares every row of the tables in MySQL (read as
+// canonical JSON by mysqlrow, keys as the cache builds them) with the cache,
+// and every cached row of those tables with the database: a cached row the
+// database lacks is resurrected.
+func verifyDatabase(ctx context.Context, rdb *redis.Client, dsn, configPath, prefix string, tables []string) (localrun.Verdict, error) {
+	var v localrun.Verdict
+	cfg := cdc.DefaultConfig()
+	if configPath != "" {
+		var err error
+		if cfg, err = cdc.LoadConfig(configPath); err != nil {
+			return v, fmt.Errorf("verify: %w", err)
+		}
+	}
+	cfg.Prefix = prefix
+	db, err := mysqlrow.Open(dsn)
+	if err != nil {
+		return v, fmt.Errorf("verify: %w", err)
+	}
+	defer db.Close()
+	reader := mysqlrow.NewReader(db, cfg)
+	note := func(kind, key, want, got string) {
+		switch kind {
+		case "missing":
+			v.Missing++
+		case "stale":
+			v.Stale++
+		case "resurrected":
+			v.Resurrected++
+		}
+		if len(v.Mismatches) < localrun.MaxListed {
+			v.Mismatches = append(v.Mismatches, localrun.Mismatch{Key: strings.TrimPrefix(key, prefix), Kind: kind, Want: want, Got: got})
+		}
+	}
+	for _, table := range tables {
+		table = strings.TrimSpace(table)
+		pks, err := primaryKeys(ctx, db, table, cfg)
+		if err != nil {
+			return v, err
+		}
+		rows, err := reader.Rows(ctx, table, pks)
+		if err != nil {
+			return v, fmt.Errorf("verify: %s: %w", table, err)
+		}
+		slices.SortFunc(rows, func(a, b mysqlrow.Row) int { return strings.Compare(a.Key, b.Key) })
+		inDB := make(map[string]bool, len(rows))
+		for start := 0; start < len(rows); start += 500 {
+			batch := rows[start:min(start+500, len(rows))]
+			pipe := rdb.Pipeline()
+			cmds := make([]*redis.StringCmd, len(batch))
+			for i, r := range batch {
+				cmds[i] = pipe.HGet(ctx, r.Key, "d")
+			}
+			if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+				return v, fmt.Errorf("verify: %w", err)
+			}
+			for i, r := range batch {
+				inDB[r.Key] = true
+				v.Checked++
+				got, err := cmds[i].Result()
+				switch {
+				case errors.Is(err, redis.Nil):
+					note("missing", r.Key, "row: "+string(r.JSON), "no row")
+				case err != nil:
+					return v, fmt.Errorf("verify: %w", err)
+				case got != string(r.JSON):
+					note("stale", r.Key, "row: "+string(r.JSON), "row: "+got)
+				}
+			}
+		}
+		iter := rdb.Scan(ctx, 0, cdc.TableKeyPrefix(prefix, table)+"*", 1000).Iterator()
+		for iter.Next(ctx) {
+			key := iter.Val()
+			if inDB[key] {
+				continue
+			}
+			got, err := rdb.HGet(ctx, key, "d").Result()
+			if errors.Is(err, redis.Nil) {
+				continue // a tombstone or marker: the row is rightly absent
+			}
+			if err != nil {
+				return v, fmt.Errorf("verify: %w", err)
+			}
+			v.Checked++
+			note("resurrected", key, "no row in the database", "row: "+got)
+		}
+		if err := iter.Err(); err != nil {
+			return v, fmt.Errorf("verify: %w", err)
+		}
+	}
+	return v, nil
+}
+
+// primaryKeys lists the key values of every row of table: the configured
+// key columns, else the primary key.
+func primaryKeys(ctx context.Context, db *sql.DB, table string, cfg *cdc.Config) ([][]any, error) {
+	schema, name, ok := strings.Cut(table, ".")
+	if !ok {
+		return nil, fmt.Errorf("verify: table %q is not db.table", table)
+	}
+	t, _ := cfg.Lookup(table)
+	cols := t.Key
+	if len(cols) == 0 {
+		rows, err := db.QueryContext(ctx, `SELECT COLUMN_NAME FROM information_schema.STATISTICS
+			WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND INDEX_NAME = 'PRIMARY' ORDER BY SEQ_IN_INDEX`, schema, name)
+		if err != nil {
+			return nil, fmt.Errorf("verify: key of %s: %w", table, err)
+		}
+		for rows.Next() {
+			var c string
+			if err := rows.Scan(&c); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("verify: key of %s: %w", table, err)
+			}
+			cols = append(cols, c)
+		}
+		rows.Close()
+		if len(cols) == 0 {
+			return nil, fmt.Errorf("verify: %s has no primary key and the config names no key columns", table)
+		}
+	}
+	quoted := make([]string, len(cols))
+	for i, c := range cols {
+		quoted[i] = "`" + strings.ReplaceAll(c, "`", "``") + "`"
+	}
+	q := "SELECT " + strings.Join(quoted, ", ") + " FROM `" + schema + "`.`" + name + "`"
+	rows, err := db.QueryContext(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("verify: %s: %w", table, err)
+	}
+	defer rows.Close()
+	var pks [][]any
+	for rows.Next() {
+		raw := make([]sql.RawBytes, len(cols))
+		dest := make([]any, len(cols))
+		for i := range raw {
+			dest[i] = &raw[i]
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return nil, fmt.Errorf("verify: %s: %w", table, err)
+		}
+		pk := make([]any, len(cols))
+		for i, b := range raw {
+			if n, err := strconv.ParseInt(string(b), 10, 64); err == nil {
+				pk[i] = n
+			} else {
+				pk[i] = string(b)
+			}
+		}
+		pks = append(pks, pk)
+	}
+	return pks, rows.Err()
 }

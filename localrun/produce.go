@@ -1,0 +1,110 @@
+package localrun
+
+import (
+	"context"
+	"time"
+
+	"github.com/cloudsql-cache/cloudsql-cache/changegen"
+	"github.com/cloudsql-cache/cloudsql-cache/pushbridge"
+)
+
+// ProduceOptions pace the producer.
+type ProduceOptions struct {
+	// Events is the number of change messages to publish; 0 publishes until
+	// ctx is done.
+	Events int
+	// Rate is messages per second; 0 publishes as fast as the backlog allows.
+	Rate float64
+	// Malformed is the share of extra malformed messages (not counted in
+	// Events), which the function must park.
+	Malformed float64
+	// MaxBacklog holds publishing back while the bridge's backlog is larger:
+	// 2000. It keeps lags meaningful when publishing as fast as possible.
+	MaxBacklog int64
+	// Published, when set, is called after each publish with the change
+	// messages published so far (malformed ones not included).
+	Published func(n int)
+}
+
+// Produced is what a producer published.
+type Produced struct {
+	// Changes counts change messages, Malformed the malformed ones.
+	Changes, Malformed int
+	// MalformedIDs holds the message IDs of the malformed messages.
+	MalformedIDs map[string]bool
+	// Started and Finished bracket the publishing.
+	Started, Finished time.Time
+}
+
+const publishBatch = 200
+
+// Produce publishes the generator's messages until opts.Events are out or
+// ctx is done. backlog reports the bridge's pending count. The generator and
+// its random choices stay on this goroutine.
+func Produce(ctx context.Context, gen *changegen.Generator, ps *pushbridge.PubSub, backlog func() int64,
+	opts ProduceOptions) (Produced, error) {
+	if opts.MaxBacklog <= 0 {
+		opts.MaxBacklog = 2000
+	}
+	p := Produced{MalformedIDs: map[string]bool{}, Started: time.Now()}
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	var malformedDue float64
+	batch := make([]pushbridge.Message, 0, publishBatch)
+	malformed := make([]bool, 0, publishBatch)
+	for opts.Events == 0 || p.Changes < opts.Events {
+		// How many may go now: the rate's allowance and the backlog's room.
+		n := publishBatch
+		if opts.Rate > 0 {
+			n = min(n, int(opts.Rate*time.Since(p.Started).Seconds())-p.Changes)
+		}
+		n = min(n, int(opts.MaxBacklog-backlog()))
+		if opts.Events > 0 {
+			n = min(n, opts.Events-p.Changes)
+		}
+		if n <= 0 {
+			select {
+			case <-ctx.Done():
+				p.Finished = time.Now()
+				return p, nil
+			case <-tick.C:
+			}
+			continue
+		}
+		batch, malformed = batch[:0], malformed[:0]
+		for changes := 0; changes < n; {
+			for _, m := range gen.Next(n - changes) {
+				batch = append(batch, pushbridge.Message{Topic: m.Topic, Data: m.Data, OrderingKey: m.OrderingKey})
+				malformed = append(malformed, false)
+				changes++
+				malformedDue += opts.Malformed
+			}
+			for ; malformedDue >= 1; malformedDue-- {
+				m := gen.Malformed()
+				batch = append(batch, pushbridge.Message{Topic: m.Topic, Data: m.Data, OrderingKey: m.OrderingKey})
+				malformed = append(malformed, true)
+			}
+		}
+		ids, err := ps.Publish(ctx, batch)
+		if err != nil {
+			if ctx.Err() != nil {
+				p.Finished = time.Now()
+				return p, nil
+			}
+			return p, err
+		}
+		for i, id := range ids {
+			if malformed[i] {
+				p.Malformed++
+				p.MalformedIDs[id] = true
+			} else {
+				p.Changes++
+			}
+		}
+		if opts.Published != nil {
+			opts.Published(p.Changes)
+		}
+	}
+	p.Finished = time.Now()
+	return p, nil
+}
