@@ -1,0 +1,193 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// server is a push endpoint process started by the benchmark.
+type server struct {
+	cmd     *exec.Cmd
+	url     string // http://127.0.0.1:<port>/
+	logPath string
+	done    chan struct{} // closed when the process has exited
+	stopped bool
+}
+
+func (s *server) pid() int { return s.cmd.Process.Pid }
+
+// start runs bin with a free port, the Redis URL and the key prefix as its
+// only environment (so nothing from the caller's shell changes its
+// configuration), logs to logPath, and waits until it answers.
+func start(ctx context.Context, bin, prefix, redisURL, logPath string) (*server, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "PORT=" + strconv.Itoa(port), "REDIS_URL=" + redisURL, "CACHE_PREFIX=" + prefix}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, fmt.Errorf("start %s: %w", bin, err)
+	}
+	s := &server{cmd: cmd, url: fmt.Sprintf("http://127.0.0.1:%d/", port), logPath: logPath, done: make(chan struct{})}
+	go func() {
+		_ = cmd.Wait()
+		logf.Close()
+		close(s.done)
+	}()
+	if err := s.waitReady(ctx, 15*time.Second); err != nil {
+		s.stop()
+		log, _ := os.ReadFile(logPath)
+		return nil, fmt.Errorf("%s: %w\n%s", bin, err, log)
+	}
+	return s, nil
+}
+
+// waitReady polls until the server answers any HTTP request on /healthz.
+func (s *server) waitReady(ctx context.Context, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		resp, err := http.Get(s.url + "healthz")
+		if err == nil {
+			resp.Body.Close()
+			return nil
+		}
+		select {
+		case <-s.done:
+			return fmt.Errorf("exited before serving")
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not answering after %v: %w", limit, err)
+		}
+	}
+}
+
+// stop sends SIGTERM, and SIGKILL if the process has not exited in 10 s.
+func (s *server) stop() {
+	if s.stopped {
+		return
+	}
+	s.stopped = true
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(10 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.done
+	}
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// scanPrefix calls fn with each batch of keys under prefix (which must hold
+// no glob characters).
+func scanPrefix(ctx context.Context, rdb *redis.Client, prefix string, fn func([]string) error) error {
+	iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+	batch := make([]string, 0, 1000)
+	for iter.Next(ctx) {
+		batch = append(batch, iter.Val())
+		if len(batch) == cap(batch) {
+			if err := fn(batch); err != nil {
+				return err
+			}
+			batch = batch[:0]
+		}
+	}
+	if err := iter.Err(); err != nil {
+		return err
+	}
+	if len(batch) > 0 {
+		return fn(batch)
+	}
+	return nil
+}
+
+// deletePrefix unlinks every key under prefix and returns how many.
+func deletePrefix(ctx context.Context, rdb *redis.Client, prefix string) (int, error) {
+	n := 0
+	err := scanPrefix(ctx, rdb, prefix, func(keys []string) error {
+		n += len(keys)
+		return rdb.Unlink(ctx, keys...).Err()
+	})
+	return n, err
+}
+
+// countKeys counts the keys under prefix.
+func countKeys(ctx context.Context, rdb *redis.Client, prefix string) (int, error) {
+	n := 0
+	err := scanPrefix(ctx, rdb, prefix, func(keys []string) error { n += len(keys); return nil })
+	return n, err
+}
+
+// startRedis runs a private redis-server (no persistence) on a free
+// loopback port with its files in dir, and returns its address and a stop
+// function.
+func startRedis(ctx context.Context, dir string) (string, func(), error) {
+	port, err := freePort()
+	if err != nil {
+		return "", nil, err
+	}
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	cmd := exec.Command("redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", dir)
+	if err := cmd.Start(); err != nil {
+		return "", nil, fmt.Errorf("redis-server: %w", err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	stop := func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	defer rdb.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for rdb.Ping(ctx).Err() != nil {
+		select {
+		case <-done:
+			return "", nil, errors.New("redis-server exited at start")
+		case <-ctx.Done():
+			stop()
+			return "", nil, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			stop()
+			return "", nil, errors.New("redis-server not answering after 10s")
+		}
+	}
+	return addr, stop, nil
+}
