@@ -178,9 +178,9 @@ variable "function_max_instances" {
 }
 
 variable "function_cpu_idle" {
-  description = "true = request-based billing (CPU only while a request runs); false = instance-based (CPU always on, needed for background work between requests)."
+  description = "true = request-based billing (CPU only while a request runs); false = instance-based (CPU always on; cheaper once pushes arrive continuously, see docs/deploy.md)."
   type        = bool
-  default     = true
+  default     = false
 }
 
 variable "vpc_egress" {
