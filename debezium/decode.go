@@ -158,14 +158,17 @@ func (d *Decoder) decode(st *state, value, key []byte) (cdc.Change, error) {
 		return cdc.Change{Op: cdc.OpIgnore, Reason: "tombstone"}, nil
 	}
 	s.i = 0
-	var top members
+	var top, inner members
 	var p *plan
-	if e, payload, ok := d.splitKnown(value); ok {
+	body, m := value, &top
+	if e, payload, tombstone, ok := d.splitKnown(st, value, &inner); ok {
 		if e.err != nil {
 			return cdc.Change{}, fmt.Errorf("debezium: %w", e.err)
 		}
-		top = members{n: 2, hasSchemaField: true, payload: payload}
-		p = e.plan
+		if tombstone {
+			return cdc.Change{Op: cdc.OpIgnore, Reason: "tombstone"}, nil
+		}
+		p, body, m = e.plan, payload, &inner
 	} else {
 		if s.peek() != '{' {
 			return cdc.Change{}, errNotObject
@@ -177,8 +180,7 @@ func (d *Decoder) decode(st *state, value, key []byte) (cdc.Change, error) {
 			return cdc.Change{}, fmt.Errorf("debezium: value: %w", s.errorf("data after the JSON value"))
 		}
 	}
-	body, m := value, &top
-	if top.n == 2 && top.hasSchemaField && top.payload != nil {
+	if m == &top && top.n == 2 && top.hasSchemaField && top.payload != nil {
 		// The JsonConverter envelope {"schema":…,"payload":…}.
 		ps := scanner{b: top.payload}
 		if ps.null() {
@@ -194,7 +196,6 @@ func (d *Decoder) decode(st *state, value, key []byte) (cdc.Change, error) {
 			return cdc.Change{}, errors.New("debezium: payload is not a JSON object")
 		}
 		st.meta = st.meta[:0]
-		var inner members
 		if err := st.collect(&ps, &inner); err != nil {
 			return cdc.Change{}, fmt.Errorf("debezium: payload: %w", err)
 		}
@@ -222,35 +223,51 @@ func (d *Decoder) decode(st *state, value, key []byte) (cdc.Change, error) {
 	return d.flat(st, row, table, body, key)
 }
 
-// splitKnown splits {"schema":S,"payload":P}, as JsonConverter writes it,
+// splitKnown reads {"schema":S,"payload":P}, as JsonConverter writes it,
 // when S is a schema already compiled: the common case, found without
-// scanning S. Anything else is left to the general path.
-func (d *Decoder) splitKnown(value []byte) (e *cachedPlan, payload []byte, ok bool) {
+// scanning S, with P scanned once, by collecting its members into m (or
+// found null: a tombstone). P's span is taken to run to the envelope's
+// closing brace and proves to be one value when collect ends there. ok is
+// false for anything else, which the general path then decides, errors
+// included, exactly as if this path did not exist.
+func (d *Decoder) splitKnown(st *state, value []byte, m *members) (e *cachedPlan, payload []byte, tombstone, ok bool) {
 	const head = `{"schema":`
 	if len(value) < len(head) || string(value[:len(head)]) != head {
-		return nil, nil, false
+		return nil, nil, false, false
 	}
 	if e = d.plans.known(value[len(head):]); e == nil {
-		return nil, nil, false
+		return nil, nil, false, false
 	}
 	s := scanner{b: value, i: len(head) + len(e.raw)}
 	key, more, err := s.member(1)
 	if err != nil || !more || string(key) != "payload" {
-		return nil, nil, false
+		return nil, nil, false, false
 	}
-	if c := s.peek(); c == '{' || c == '[' {
-		payload, err = s.skipDoc()
-	} else {
-		payload, err = s.value()
+	end := len(value)
+	for end > s.i && isSpace(value[end-1]) {
+		end--
 	}
-	if err != nil {
-		return nil, nil, false
+	if end == s.i || value[end-1] != '}' {
+		return nil, nil, false, false
 	}
-	if _, more, err = s.member(2); err != nil || more || !s.atEnd() {
-		return nil, nil, false
+	ps := scanner{b: value[:end-1], i: s.i}
+	ps.ws()
+	start := ps.i
+	if ps.null() {
+		return e, nil, true, ps.atEnd()
 	}
-	return e, payload, true
+	if ps.peek() != '{' {
+		return nil, nil, false, false
+	}
+	if err := st.collect(&ps, m); err != nil || !ps.atEnd() {
+		st.meta = st.meta[:0]
+		*m = members{}
+		return nil, nil, false, false
+	}
+	return e, value[start:ps.i], false, true
 }
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
 func isTxStatus(v []byte) bool { return string(v) == `"BEGIN"` || string(v) == `"END"` }
 

@@ -1,6 +1,8 @@
 package debezium
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"unicode/utf16"
@@ -124,9 +126,7 @@ func (s *scanner) str() (raw []byte, esc bool, err error) {
 	b := s.b
 	start := s.i + 1
 	for i := start; ; i++ {
-		for i < len(b) && plain[b[i]] {
-			i++
-		}
+		i += plainPrefix(b[i:])
 		if i >= len(b) {
 			break
 		}
@@ -160,6 +160,66 @@ func (s *scanner) str() (raw []byte, esc bool, err error) {
 	}
 	s.i = len(b)
 	return nil, false, s.errorf("unterminated string")
+}
+
+// plainPrefix returns how many bytes at the start of b are plain. Most
+// strings are short; long ones (notes, JSON columns, the push envelope's
+// base64 data) are mostly plain bytes, so after 64 of them the run is
+// checked with vectorised searches for its end instead, and words of eight
+// bytes at a time for control characters.
+func plainPrefix(b []byte) int {
+	i := 0
+	for i+8 <= len(b) && !special8(binary.LittleEndian.Uint64(b[i:])) {
+		i += 8
+		if i == 64 {
+			if n := plainRun(b[i:]); n > 0 {
+				i += n
+				break
+			}
+		}
+	}
+	for i < len(b) && plain[b[i]] {
+		i++
+	}
+	return i
+}
+
+// plainRun returns the length of b up to its first quote when that is all
+// plain bytes, else 0 (the caller goes on byte by byte).
+func plainRun(b []byte) int {
+	n := bytes.IndexByte(b, '"')
+	if n < 0 || bytes.IndexByte(b[:n], '\\') >= 0 {
+		return 0
+	}
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	ctl := func(x uint64) uint64 { return (x - 0x20*ones) &^ x & highs } // nonzero: a byte < 0x20
+	i := 0
+	for ; i+32 <= n; i += 32 {
+		w := b[i : i+32]
+		if ctl(binary.LittleEndian.Uint64(w))|ctl(binary.LittleEndian.Uint64(w[8:]))|
+			ctl(binary.LittleEndian.Uint64(w[16:]))|ctl(binary.LittleEndian.Uint64(w[24:])) != 0 {
+			return 0
+		}
+	}
+	for ; i < n; i++ {
+		if b[i] < 0x20 {
+			return 0
+		}
+	}
+	return n
+}
+
+// special8 reports whether any of the eight bytes in x is not plain: a
+// control character, '"' or '\\' (the bit tricks "has a byte less than n" and
+// "has a zero byte", exact about whether one exists).
+func special8(x uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	ctl := (x - 0x20*ones) &^ x & highs
+	q := x ^ '"'*ones
+	q = (q - ones) &^ q & highs
+	bs := x ^ '\\'*ones
+	bs = (bs - ones) &^ bs & highs
+	return ctl|q|bs != 0
 }
 
 func isHex4(b []byte) bool {
@@ -258,16 +318,25 @@ func (s *scanner) skipDoc() ([]byte, error) {
 	for i := start; i < len(b); i++ {
 		switch b[i] {
 		case '"':
+			// Eight bytes at a time where no quote or backslash can be
+			// (special8 also stops at control characters, which the byte
+			// loop then passes): the payload is mostly strings.
 			i++
-			for i < len(b) && b[i] != '"' {
-				if b[i] == '\\' {
+			for {
+				for i+8 <= len(b) && !special8(binary.LittleEndian.Uint64(b[i:])) {
+					i += 8
+				}
+				for i < len(b) && b[i] != '"' && b[i] != '\\' {
 					i++
 				}
-				i++
-			}
-			if i >= len(b) {
-				s.i = len(b)
-				return nil, s.errorf("unterminated string")
+				if i >= len(b) {
+					s.i = len(b)
+					return nil, s.errorf("unterminated string")
+				}
+				if b[i] == '"' {
+					break
+				}
+				i += 2 // past an escape and the byte it escapes
 			}
 		case '{', '[':
 			depth++

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"runtime"
 	"sync/atomic"
 	"testing"
 
@@ -37,7 +38,8 @@ func benchEvents(b *testing.B, n int) [][]byte {
 // BenchmarkHandler measures one push through the whole handler: envelope,
 // base64, the real decoder, the real store on the local Redis (one round
 // trip), metrics. "stale" repeats one delivery (the duplicate path);
-// "parallel" shows the store coalescing concurrent pushes into pipelines.
+// "parallel" runs 50 pushes at a time, like a busy push subscription, and
+// reports how many changes the store coalesced into each pipeline.
 func BenchmarkHandler(b *testing.B) {
 	c := sharedRedis(b)
 	b.Run("applied", func(b *testing.B) {
@@ -71,7 +73,8 @@ func BenchmarkHandler(b *testing.B) {
 		bodies := benchEvents(b, b.N)
 		var next atomicCounter
 		b.ReportAllocs()
-		b.SetParallelism(8)
+		b.SetParallelism((50 + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
+		before := r.store.Stats()
 		b.ResetTimer()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
@@ -82,6 +85,9 @@ func BenchmarkHandler(b *testing.B) {
 				}
 			}
 		})
+		b.StopTimer()
+		st := r.store.Stats()
+		b.ReportMetric(float64(st.ApplyCalls-before.ApplyCalls)/float64(st.ApplyPipelines-before.ApplyPipelines), "changes/pipeline")
 	})
 }
 

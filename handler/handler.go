@@ -17,9 +17,7 @@
 package handler
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -91,7 +89,7 @@ type Handler struct {
 	metrics *Metrics
 	log     *slog.Logger
 	now     func() time.Time
-	bufs    sync.Pool // *bytes.Buffer for request bodies
+	bufs    sync.Pool // *pushBuffers
 }
 
 // New returns a handler with the given dependencies. It panics when Decoder,
@@ -121,38 +119,12 @@ func New(cfg Config) *Handler {
 	if h.now == nil {
 		h.now = time.Now
 	}
-	h.bufs.New = func() any { return new(bytes.Buffer) }
+	h.bufs.New = func() any { return new(pushBuffers) }
 	return h
 }
 
 // Metrics returns the handler's metrics.
 func (h *Handler) Metrics() *Metrics { return h.metrics }
-
-// pushEnvelope is the wrapped push request body. Pub/Sub writes messageId
-// and publishTime twice, also as message_id and publish_time.
-type pushEnvelope struct {
-	Message *struct {
-		Data         []byte            `json:"data"` // base64 in JSON
-		Attributes   map[string]string `json:"attributes"`
-		MessageID    string            `json:"messageId"`
-		MessageID2   string            `json:"message_id"`
-		PublishTime  string            `json:"publishTime"`
-		PublishTime2 string            `json:"publish_time"`
-		OrderingKey  string            `json:"orderingKey"`
-	} `json:"message"`
-	Subscription    string `json:"subscription"`
-	DeliveryAttempt int    `json:"deliveryAttempt"`
-}
-
-// message is one Pub/Sub message as delivered, either way.
-type message struct {
-	data         []byte
-	attributes   map[string]string
-	id           string
-	publishTime  string
-	orderingKey  string
-	subscription string
-}
 
 // ServeHTTP handles one push delivery.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -161,8 +133,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "push endpoint: POST only", http.StatusMethodNotAllowed)
 		return
 	}
-	buf := h.bufs.Get().(*bytes.Buffer)
-	defer h.putBuf(buf)
+	pb := h.bufs.Get().(*pushBuffers)
+	defer h.putBuffers(pb)
+	buf := &pb.body
 	buf.Reset()
 	unwrapped := r.Header.Get(headerMessageID) != "" || r.Header.Get(headerSubscription) != ""
 	limit := int64(maxEnvelopeBytes)
@@ -172,7 +145,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit)); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			h.tooLarge(w, r, limit, r.Header.Get(headerMessageID))
+			h.tooLarge(w, r, limit, []byte(r.Header.Get(headerMessageID)))
 			return
 		}
 		// The connection broke mid-body: answer "retry" (if anyone listens).
@@ -186,23 +159,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if unwrapped {
 		msg = unwrappedMessage(body, r.Header)
 	} else {
-		var env pushEnvelope
-		err := json.Unmarshal(body, &env)
+		ok, err := parseEnvelope(body, pb, &msg)
 		switch {
-		case err == nil && env.Message != nil:
-			m := env.Message
-			msg = message{data: m.Data, attributes: m.Attributes, id: firstOf(m.MessageID, m.MessageID2),
-				publishTime: firstOf(m.PublishTime, m.PublishTime2), orderingKey: m.OrderingKey,
-				subscription: env.Subscription}
-		case err == nil || isSyntaxError(err):
-			// Not an envelope: an unwrapped push without metadata headers,
-			// whose body is the message data (the decoder judges it).
-			msg = message{data: body}
-		default:
+		case err != nil:
 			// JSON that claims to be an envelope but is broken (bad base64,
 			// wrong types): park the whole body.
 			h.park(w, r, &message{data: body}, "push envelope: "+err.Error(), "")
 			return
+		case !ok:
+			// Not an envelope: an unwrapped push without metadata headers,
+			// whose body is the message data (the decoder judges it).
+			msg = message{data: body}
 		}
 		if len(msg.data) > MaxMessageBytes {
 			h.tooLarge(w, r, MaxMessageBytes, msg.id)
@@ -211,8 +178,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	var key []byte
-	if msg.orderingKey != "" {
-		key = []byte(msg.orderingKey)
+	if len(msg.orderingKey) > 0 {
+		key = msg.orderingKey
 	}
 	ch, err := h.dec.Decode(msg.data, key)
 	if err != nil {
@@ -230,7 +197,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		tm.Outcomes[cdc.OutcomeFailed].Inc()
 		h.log.ErrorContext(r.Context(), "cdc apply failed", "err", err.Error(), "table", ch.Table,
-			"key", ch.Key, "message_id", msg.id)
+			"key", ch.Key, "message_id", string(msg.id))
 		http.Error(w, "store unavailable", http.StatusServiceUnavailable)
 		return
 	}
@@ -247,8 +214,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if ch.EventMs > 0 {
 		tm.PipelineLag.Observe(time.Duration(nowMs-ch.EventMs) * time.Millisecond)
 	}
-	if msg.publishTime != "" {
-		if pt, err := time.Parse(time.RFC3339Nano, msg.publishTime); err == nil {
+	if len(msg.publishTime) > 0 {
+		// UnmarshalText parses RFC 3339 from bytes, without a string copy.
+		var pt time.Time
+		if pt.UnmarshalText(msg.publishTime) == nil {
 			tm.Queue.Observe(end.Sub(pt))
 		}
 	}
@@ -261,37 +230,37 @@ func (h *Handler) park(w http.ResponseWriter, r *http.Request, msg *message, rea
 	rej := Rejected{
 		Reason:       reason,
 		Payload:      msg.data,
-		Attributes:   msg.attributes,
-		MessageID:    msg.id,
-		PublishTime:  msg.publishTime,
-		OrderingKey:  msg.orderingKey,
-		Subscription: msg.subscription,
+		Attributes:   msg.attrs(),
+		MessageID:    string(msg.id),
+		PublishTime:  string(msg.publishTime),
+		OrderingKey:  string(msg.orderingKey),
+		Subscription: string(msg.subscription),
 		RejectedAt:   h.now(),
 	}
 	tm := h.metrics.Table(table)
 	if err := h.parker.Park(r.Context(), rej); err != nil {
 		tm.Outcomes[cdc.OutcomeFailed].Inc()
 		h.log.ErrorContext(r.Context(), "cdc park failed", "err", err.Error(), "reason", reason,
-			"table", table, "message_id", msg.id, "payload_bytes", len(msg.data))
+			"table", table, "message_id", rej.MessageID, "payload_bytes", len(msg.data))
 		http.Error(w, "parking the rejected message failed", http.StatusServiceUnavailable)
 		return
 	}
 	tm.Outcomes[cdc.OutcomeRejected].Inc()
 	h.log.WarnContext(r.Context(), "cdc message rejected", "reason", reason, "table", table,
-		"message_id", msg.id, "ordering_key", msg.orderingKey, "payload_bytes", len(msg.data))
+		"message_id", rej.MessageID, "ordering_key", rej.OrderingKey, "payload_bytes", len(msg.data))
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (h *Handler) tooLarge(w http.ResponseWriter, r *http.Request, limit int64, messageID string) {
-	h.log.ErrorContext(r.Context(), "cdc push: message too large", "limit_bytes", limit, "message_id", messageID)
+func (h *Handler) tooLarge(w http.ResponseWriter, r *http.Request, limit int64, messageID []byte) {
+	h.log.ErrorContext(r.Context(), "cdc push: message too large", "limit_bytes", limit, "message_id", string(messageID))
 	http.Error(w, "message over the 10 MiB limit", http.StatusRequestEntityTooLarge)
 }
 
-// putBuf returns a body buffer to the pool unless it grew large: a rare
-// 10 MB message should not stay pinned in memory.
-func (h *Handler) putBuf(b *bytes.Buffer) {
-	if b.Cap() <= 1<<20 {
-		h.bufs.Put(b)
+// putBuffers returns a push's buffers to the pool unless one grew large: a
+// rare 10 MB message should not stay pinned in memory.
+func (h *Handler) putBuffers(pb *pushBuffers) {
+	if pb.body.Cap() <= 1<<20 && cap(pb.data) <= 1<<20 && cap(pb.key) <= 1<<20 {
+		h.bufs.Put(pb)
 	}
 }
 
@@ -301,10 +270,10 @@ func (h *Handler) putBuf(b *bytes.Buffer) {
 func unwrappedMessage(body []byte, hdr http.Header) message {
 	m := message{
 		data:         body,
-		id:           hdr.Get(headerMessageID),
-		publishTime:  hdr.Get(headerPublishTime),
-		orderingKey:  hdr.Get(headerOrderingKey),
-		subscription: hdr.Get(headerSubscription),
+		id:           []byte(hdr.Get(headerMessageID)),
+		publishTime:  []byte(hdr.Get(headerPublishTime)),
+		orderingKey:  []byte(hdr.Get(headerOrderingKey)),
+		subscription: []byte(hdr.Get(headerSubscription)),
 	}
 	for name, vals := range hdr {
 		if len(vals) == 0 || transportHeaders[name] || strings.HasPrefix(name, "X-Goog-Pubsub-") ||
@@ -326,18 +295,4 @@ var transportHeaders = map[string]bool{
 	"Content-Length": true, "Content-Type": true, "From": true, "Forwarded": true, "Host": true,
 	"Traceparent": true, "Tracestate": true, "User-Agent": true, "Via": true,
 	"Ce-Id": true, "Ce-Source": true, "Ce-Specversion": true, "Ce-Type": true, "Ce-Time": true,
-}
-
-// isSyntaxError reports whether err says the body is not JSON at all (a
-// function of its own so the error target is not allocated on every push).
-func isSyntaxError(err error) bool {
-	var syntax *json.SyntaxError
-	return errors.As(err, &syntax)
-}
-
-func firstOf(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }

@@ -94,14 +94,23 @@ type Store struct {
 
 	ck checkpoints
 
+	// requests recycles Apply's requests with their result channels.
+	requests sync.Pool
+	// applySha is the apply script's SHA-1, boxed once for every EVALSHA.
+	applySha any
+
 	restoreWarnings, truncateErrors, checkpointErrors atomic.Int64
 	applyPipelines, applyCalls                        atomic.Int64
 }
 
-// request is one Apply call queued behind a pipeline in flight.
+// request is one change on its way to Redis: its EVALSHA arguments and,
+// for an Apply call queued behind a pipeline in flight, where its result
+// goes.
 type request struct {
 	ch   cdc.Change
-	args []any
+	args []any       // the whole EVALSHA command; aliases argv
+	argv [9]any      // backing array of args, so a request is one allocation
+	res  Result      // set by exec
 	done chan Result // buffered: the drainer never waits for a caller that gave up
 }
 
@@ -135,6 +144,7 @@ func New(client redis.UniversalClient, cfg *cdc.Config, opts Options) *Store {
 		bg:         bg,
 		cancelBg:   cancel,
 		ck:         newCheckpoints(CheckpointKey(cfg.Prefix)),
+		applySha:   applyScript.Hash(),
 	}
 	go s.checkpointTicker()
 	return s
@@ -150,30 +160,46 @@ func (s *Store) Apply(ctx context.Context, ch cdc.Change) (cdc.Outcome, error) {
 		return cdc.OutcomeFailed, ErrClosed
 	}
 	defer s.active.Done()
-	args, res := s.prepare(ch)
-	if args == nil {
+	r, _ := s.requests.Get().(*request)
+	if r == nil {
+		r = &request{done: make(chan Result, 1)}
+	}
+	if res, ok := s.prepare(r, ch); !ok {
+		s.recycle(r)
 		return res.Outcome, res.Err
 	}
-	r := &request{ch: ch, args: args}
 	s.mu.Lock()
 	if !s.inflight {
 		s.inflight = true
 		s.mu.Unlock()
 		s.applyPipelines.Add(1)
 		s.applyCalls.Add(1)
-		res := s.exec(ctx, []*request{r})[0]
+		one := [1]*request{r}
+		s.exec(ctx, one[:])
 		s.handOff()
+		res := r.res
+		s.recycle(r)
 		return res.Outcome, res.Err
 	}
-	r.done = make(chan Result, 1)
 	s.queue = append(s.queue, r)
 	s.mu.Unlock()
 	select {
 	case res := <-r.done:
+		s.recycle(r)
 		return res.Outcome, res.Err
 	case <-ctx.Done():
+		// The drainer will still send to r.done: r is not reused.
 		return cdc.OutcomeFailed, ctx.Err()
 	}
+}
+
+// recycle returns a request whose result has been taken to the pool,
+// dropping its references to the change.
+func (s *Store) recycle(r *request) {
+	r.ch, r.res = cdc.Change{}, Result{}
+	clear(r.argv[:])
+	r.args = nil
+	s.requests.Put(r)
 }
 
 // enter admits a call unless the store is closed; the caller must call
@@ -223,8 +249,9 @@ func (s *Store) drain() {
 		s.mu.Unlock()
 		s.applyPipelines.Add(1)
 		s.applyCalls.Add(int64(len(batch)))
-		for i, res := range s.exec(s.bg, batch) {
-			batch[i].done <- res
+		s.exec(s.bg, batch)
+		for _, r := range batch {
+			r.done <- r.res
 		}
 		s.maybeCheckpoint(s.bg, false)
 	}
@@ -244,19 +271,21 @@ func (s *Store) ApplyBatch(ctx context.Context, changes []cdc.Change) []Result {
 	var (
 		idx  []int
 		reqs []*request
+		all  = make([]request, len(changes))
 	)
 	for i, ch := range changes {
-		args, res := s.prepare(ch)
-		if args == nil {
+		res, ok := s.prepare(&all[i], ch)
+		if !ok {
 			results[i] = res
 			continue
 		}
 		idx = append(idx, i)
-		reqs = append(reqs, &request{ch: ch, args: args})
+		reqs = append(reqs, &all[i])
 	}
 	if len(reqs) > 0 {
-		for j, res := range s.exec(ctx, reqs) {
-			results[idx[j]] = res
+		s.exec(ctx, reqs)
+		for j, r := range reqs {
+			results[idx[j]] = r.res
 		}
 	}
 	s.maybeCheckpoint(ctx, false)
@@ -308,43 +337,53 @@ func (s *Store) Stats() Stats {
 // repointed Debezium (Stats().RestoreWarnings).
 func (s *Store) Warnings() int64 { return s.restoreWarnings.Load() }
 
-// prepare checks a change and returns the apply script's arguments, or nil
-// and the result when no round trip is needed (ignored, truncate started,
-// invalid). The caller is counted in s.active.
-func (s *Store) prepare(ch cdc.Change) ([]any, Result) {
+// prepare checks a change and fills r with it and its EVALSHA of the apply
+// script. ok is false, with the result, when no round trip is needed
+// (ignored, truncate started, invalid). The caller is counted in s.active.
+func (s *Store) prepare(r *request, ch cdc.Change) (res Result, ok bool) {
 	if ch.Op == cdc.OpIgnore {
-		return nil, Result{Outcome: cdc.OutcomeIgnored}
+		return Result{Outcome: cdc.OutcomeIgnored}, false
 	}
 	t, listed := s.cfg.Lookup(ch.Table)
 	if s.cfg.OnlyListed && !listed {
-		return nil, Result{Outcome: cdc.OutcomeIgnored}
+		return Result{Outcome: cdc.OutcomeIgnored}, false
 	}
 	if err := checkVersion(ch.Version); err != nil {
-		return nil, invalid(ch, err.Error())
+		return invalid(ch, err.Error()), false
 	}
 	if ch.Op == cdc.OpTruncate {
 		s.startTruncate(ch)
 		s.observe(s.bg, []cdc.Change{ch})
-		return nil, Result{Outcome: cdc.OutcomeApplied}
+		return Result{Outcome: cdc.OutcomeApplied}, false
 	}
 	if ch.Key == "" {
-		return nil, invalid(ch, "no key")
+		return invalid(ch, "no key"), false
 	}
 	refresh := "0"
 	if t.Mode == cdc.ModeRefresh {
 		refresh = "1"
 	}
+	// The command is built here, whole, rather than by Script.EvalSha, which
+	// would copy the arguments into a slice of its own and box the key list.
+	r.ch = ch
+	r.argv[0], r.argv[1], r.argv[2], r.argv[3] = "evalsha", s.applySha, 1, ch.Key
+	r.argv[4], r.argv[6] = string(ch.Version), refresh
 	switch {
 	case ch.Op == cdc.OpDelete:
-		return []any{string(ch.Version), kindTombstone, refresh, ttlMs(s.tombstoneTTL())}, Result{}
+		r.argv[5], r.argv[7] = kindTombstone, ttlMs(s.tombstoneTTL())
+		r.args = r.argv[:8]
 	case !ch.Op.IsUpsert():
-		return nil, invalid(ch, fmt.Sprintf("unknown op %q", ch.Op))
+		return invalid(ch, fmt.Sprintf("unknown op %q", ch.Op)), false
 	case t.Mode == cdc.ModeInvalidate:
-		return []any{string(ch.Version), kindMarker, refresh, ttlMs(s.tombstoneTTL())}, Result{}
+		r.argv[5], r.argv[7] = kindMarker, ttlMs(s.tombstoneTTL())
+		r.args = r.argv[:8]
 	case len(ch.Row) == 0:
-		return nil, invalid(ch, "no row")
+		return invalid(ch, "no row"), false
+	default:
+		r.argv[5], r.argv[7], r.argv[8] = kindRow, ttlMs(t.TTL), ch.Row
+		r.args = r.argv[:9]
 	}
-	return []any{string(ch.Version), kindRow, refresh, ttlMs(t.TTL), ch.Row}, Result{}
+	return Result{}, true
 }
 
 func invalid(ch cdc.Change, why string) Result {
@@ -381,38 +420,72 @@ func ttlMs(d time.Duration) int64 {
 	return max(d.Milliseconds(), 1)
 }
 
-// exec runs the apply script for each request in one pipeline and turns
-// the return codes into outcomes.
-func (s *Store) exec(ctx context.Context, reqs []*request) []Result {
-	cmds := evalAll(ctx, s.client, applyScript, len(reqs), func(i int) (string, []any) {
-		return reqs[i].ch.Key, reqs[i].args
-	})
-	results := make([]Result, len(reqs))
+// exec runs the apply script for each request in one pipeline and sets
+// each request's result.
+func (s *Store) exec(ctx context.Context, reqs []*request) {
+	cmds := make([]*redis.Cmd, len(reqs))
+	send := func(only []int) {
+		pipe := s.client.Pipeline()
+		for _, i := range only {
+			cmds[i] = redis.NewCmd(ctx, reqs[i].args...)
+			cmds[i].SetFirstKeyPos(3) // KEYS[1], for cluster routing
+			_ = pipe.Process(ctx, cmds[i])
+		}
+		_, _ = pipe.Exec(ctx) // errors are on the commands
+	}
+	all := make([]int, len(reqs))
+	for i := range all {
+		all[i] = i
+	}
+	send(all)
+	if missing := noScript(cmds); len(missing) > 0 {
+		// SCRIPT FLUSH, or a restarted or failed-over server: load, resend.
+		if err := applyScript.Load(ctx, s.client).Err(); err != nil {
+			for _, i := range missing {
+				cmds[i].SetErr(err)
+			}
+		} else {
+			send(missing)
+		}
+	}
 	done := make([]cdc.Change, 0, len(reqs))
 	for i, cmd := range cmds {
+		r := reqs[i]
 		code, err := cmd.Int64()
 		if err != nil {
-			results[i] = Result{Outcome: cdc.OutcomeFailed, Err: fmt.Errorf("redisstore: apply %s: %w", reqs[i].ch.Key, err)}
+			r.res = Result{Outcome: cdc.OutcomeFailed, Err: fmt.Errorf("redisstore: apply %s: %w", r.ch.Key, err)}
 			continue
 		}
 		switch code {
 		case codeWritten:
-			results[i].Outcome = cdc.OutcomeApplied
-			if reqs[i].ch.Op == cdc.OpDelete {
-				results[i].Outcome = cdc.OutcomeDeleted
+			r.res = Result{Outcome: cdc.OutcomeApplied}
+			if r.ch.Op == cdc.OpDelete {
+				r.res.Outcome = cdc.OutcomeDeleted
 			}
 		case codeStale:
-			results[i].Outcome = cdc.OutcomeStale
+			r.res = Result{Outcome: cdc.OutcomeStale}
 		case codeAbsent:
-			results[i].Outcome = cdc.OutcomeIgnored
+			r.res = Result{Outcome: cdc.OutcomeIgnored}
 		default:
-			results[i] = Result{Outcome: cdc.OutcomeFailed, Err: fmt.Errorf("redisstore: apply %s: unexpected script result %d", reqs[i].ch.Key, code)}
+			r.res = Result{Outcome: cdc.OutcomeFailed, Err: fmt.Errorf("redisstore: apply %s: unexpected script result %d", r.ch.Key, code)}
 			continue
 		}
-		done = append(done, reqs[i].ch)
+		done = append(done, r.ch)
 	}
 	s.observe(ctx, done)
-	return results
+}
+
+// noScript returns the indexes of the commands that found their script
+// missing on the server.
+func noScript(cmds []*redis.Cmd) []int {
+	var missing []int
+	for i, cmd := range cmds {
+		// Err first: HasErrorPrefix allocates even for a nil error.
+		if err := cmd.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+			missing = append(missing, i)
+		}
+	}
+	return missing
 }
 
 // evalAll runs script once per call in one pipeline; call(i) gives the key
@@ -427,12 +500,7 @@ func evalAll(ctx context.Context, c redis.UniversalClient, script *redis.Script,
 		cmds[i] = script.EvalSha(ctx, pipe, []string{key}, args...)
 	}
 	_, _ = pipe.Exec(ctx) // errors are on the commands
-	var missing []int
-	for i, cmd := range cmds {
-		if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
-			missing = append(missing, i)
-		}
-	}
+	missing := noScript(cmds)
 	if len(missing) == 0 {
 		return cmds
 	}

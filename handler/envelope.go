@@ -1,0 +1,296 @@
+package handler
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/cloudsql-cache/cloudsql-cache/debezium"
+)
+
+// pushBuffers are one push's reusable buffers, pooled by the Handler: the
+// request body, the decoded message data and the unescaped ordering key.
+// Nothing may keep them once the push is answered.
+type pushBuffers struct {
+	body bytes.Buffer
+	data []byte
+	key  []byte
+}
+
+// message is one Pub/Sub message as delivered, either way. The metadata
+// alias the request (or pushBuffers) and are turned into strings only when
+// a message is parked or logged.
+type message struct {
+	data []byte
+	// attributes are an unwrapped push's (from its headers); attrsJSON is a
+	// wrapped push's attributes object, decoded only for parking.
+	attributes   map[string]string
+	attrsJSON    []byte
+	id           []byte
+	publishTime  []byte
+	orderingKey  []byte
+	subscription []byte
+}
+
+// attrs returns the message attributes, nil when there are none.
+func (m *message) attrs() map[string]string {
+	if m.attributes != nil || len(m.attrsJSON) == 0 {
+		return m.attributes
+	}
+	var a map[string]string
+	// parseEnvelope checked every value is a string or null.
+	_ = json.Unmarshal(m.attrsJSON, &a)
+	if len(a) == 0 {
+		return nil
+	}
+	return a
+}
+
+// parseEnvelope reads a wrapped push body into msg, decoding message.data
+// (base64) into pb.data; the other fields alias body or pb. Pub/Sub writes
+// messageId and publishTime twice, also as message_id and publish_time.
+//
+// It gives the verdicts encoding/json gave on the envelope struct it
+// replaces (member names are matched exactly, as Pub/Sub writes them): ok is
+// false when the body is not JSON, or is a JSON object without a message (or
+// with a null one), because then the body is itself the message data (an
+// unwrapped push without metadata headers). An error means the body is JSON
+// but a broken envelope (a member of the wrong type, bad base64): it is
+// parked whole.
+func parseEnvelope(body []byte, pb *pushBuffers, msg *message) (ok bool, err error) {
+	r := debezium.NewJSONReader(body)
+	if r.Peek() != '{' {
+		if _, err := r.Skip(); err != nil || r.End() != nil {
+			return false, nil
+		}
+		return false, errors.New("the body is JSON but not an object")
+	}
+	var (
+		f   envelopeFields
+		bad error // the first wrong type; it counts only if the whole body is JSON
+	)
+	if err := f.read(r, &bad); err != nil || r.End() != nil {
+		return false, nil
+	}
+	switch {
+	case bad != nil:
+		return false, bad
+	case !f.message:
+		return false, nil
+	}
+	if err := f.decodeData(pb); err != nil {
+		return false, err
+	}
+	*msg = message{
+		data:         pb.data,
+		attrsJSON:    f.attributes,
+		id:           unquote(firstOf(f.id, f.id2)),
+		publishTime:  unquote(firstOf(f.publishTime, f.publishTime2)),
+		subscription: unquote(f.subscription),
+	}
+	if f.orderingKey != nil {
+		// A Debezium key is JSON inside a JSON string: it always has escapes.
+		pb.key, _ = debezium.AppendUnquoted(pb.key[:0], f.orderingKey)
+		msg.orderingKey = pb.key
+	}
+	return true, nil
+}
+
+// envelopeFields are the envelope members the handler uses, as spans of the
+// body: strings with their quotes, nil when absent or null.
+type envelopeFields struct {
+	message                   bool // a message object was present
+	data, attributes          []byte
+	id, id2                   []byte
+	publishTime, publishTime2 []byte
+	orderingKey, subscription []byte
+}
+
+// read reads the top-level object. Syntax errors are returned; the first
+// member of the wrong type is left in *bad and reading goes on, so that a
+// body that is not JSON after all is still told apart.
+func (f *envelopeFields) read(r *debezium.JSONReader, bad *error) error {
+	if err := r.Object(); err != nil {
+		return err
+	}
+	for n := 0; ; n++ {
+		key, more, err := r.Member(n)
+		if err != nil || !more {
+			return err
+		}
+		switch string(key) {
+		case "message":
+			switch r.Peek() {
+			case '{':
+				f.message = true
+				err = f.readMessage(r, bad)
+			case 'n':
+				// encoding/json drops a message read before.
+				*f = envelopeFields{subscription: f.subscription}
+				_, err = r.Skip()
+			default:
+				_, err = r.Skip()
+				setBad(bad, "message: want an object")
+			}
+		case "subscription":
+			f.subscription, err = stringMember(r, "subscription", bad)
+		case "deliveryAttempt":
+			var v []byte
+			if v, err = r.Skip(); err == nil && !isIntOrNull(v) {
+				setBad(bad, "deliveryAttempt: want an integer")
+			}
+		default:
+			_, err = r.Skip()
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// readMessage reads the message object, whose '{' is next.
+func (f *envelopeFields) readMessage(r *debezium.JSONReader, bad *error) error {
+	if err := r.Object(); err != nil {
+		return err
+	}
+	for n := 0; ; n++ {
+		key, more, err := r.Member(n)
+		if err != nil || !more {
+			return err
+		}
+		switch string(key) {
+		case "data":
+			f.data, err = stringMember(r, "message.data", bad)
+		case "attributes":
+			f.attributes, err = readAttributes(r, bad)
+		case "messageId":
+			f.id, err = stringMember(r, "message.messageId", bad)
+		case "message_id":
+			f.id2, err = stringMember(r, "message.message_id", bad)
+		case "publishTime":
+			f.publishTime, err = stringMember(r, "message.publishTime", bad)
+		case "publish_time":
+			f.publishTime2, err = stringMember(r, "message.publish_time", bad)
+		case "orderingKey":
+			f.orderingKey, err = stringMember(r, "message.orderingKey", bad)
+		default:
+			_, err = r.Skip()
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// readAttributes returns the span of the attributes object (nil when null
+// or empty), after checking that every value is a string or null.
+func readAttributes(r *debezium.JSONReader, bad *error) ([]byte, error) {
+	span, err := r.Skip()
+	if err != nil || span[0] == 'n' {
+		return nil, err
+	}
+	if span[0] != '{' {
+		setBad(bad, "message.attributes: want an object")
+		return nil, nil
+	}
+	a := debezium.NewJSONReader(span)
+	if err := a.Object(); err != nil {
+		return nil, err
+	}
+	for n := 0; ; n++ {
+		_, more, err := a.Member(n)
+		if err != nil {
+			return nil, err
+		}
+		if !more {
+			if n == 0 {
+				return nil, nil
+			}
+			return span, nil
+		}
+		if _, err := stringMember(a, "message.attributes", bad); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// decodeData decodes the base64 message data into pb.data (empty when
+// absent, as encoding/json left it).
+func (f *envelopeFields) decodeData(pb *pushBuffers) error {
+	pb.data = pb.data[:0]
+	if f.data == nil {
+		return nil
+	}
+	src := f.data[1 : len(f.data)-1]
+	if bytes.IndexByte(src, '\\') >= 0 {
+		// Escapes are legal JSON, never written by Pub/Sub: rare, so a copy.
+		var err error
+		if src, err = debezium.AppendUnquoted(nil, f.data); err != nil {
+			return fmt.Errorf("message.data: %w", err)
+		}
+	}
+	n := base64.StdEncoding.DecodedLen(len(src))
+	if cap(pb.data) < n {
+		pb.data = make([]byte, n)
+	}
+	n, err := base64.StdEncoding.Decode(pb.data[:n], src)
+	if err != nil {
+		return fmt.Errorf("message.data: %w", err)
+	}
+	pb.data = pb.data[:n]
+	return nil
+}
+
+// stringMember skips a member value that must be a string or null and
+// returns it (quotes included; nil for null).
+func stringMember(r *debezium.JSONReader, name string, bad *error) ([]byte, error) {
+	v, err := r.Skip()
+	if err != nil {
+		return nil, err
+	}
+	switch v[0] {
+	case '"':
+		return v, nil
+	case 'n':
+		return nil, nil
+	}
+	setBad(bad, name+": want a string")
+	return nil, nil
+}
+
+// unquote returns the text of a string span, aliasing it unless it has
+// escapes (metadata fields never do in practice).
+func unquote(v []byte) []byte {
+	if v == nil {
+		return nil
+	}
+	if bytes.IndexByte(v, '\\') < 0 {
+		return v[1 : len(v)-1]
+	}
+	s, _ := debezium.AppendUnquoted(nil, v)
+	return s
+}
+
+func isIntOrNull(v []byte) bool {
+	if v[0] == 'n' {
+		return true
+	}
+	return v[0] != '"' && v[0] != '{' && v[0] != '[' && v[0] != 't' && v[0] != 'f' &&
+		bytes.IndexAny(v, ".eE") < 0
+}
+
+func setBad(bad *error, what string) {
+	if *bad == nil {
+		*bad = errors.New(what)
+	}
+}
+
+// firstOf returns string span a unless it is absent or "", then b.
+func firstOf(a, b []byte) []byte {
+	if len(a) > len(`""`) {
+		return a
+	}
+	return b
+}
