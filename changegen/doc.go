@@ -13,4 +13,8 @@
 // straight from the model's Go values (never through a decoder), or
 // "deleted". Output is deterministic for a seed; only the wall-clock fields
 // (ts_ms, ts_us, ts_ns) come from the injected clock.
+//
+// Cycle is the load generator's stream (the benchmark's): creates, then
+// updates with before images, of one table's keys in order, usually the wide
+// 18-column orders table, at strictly growing positions from a chosen start.
 package changegen

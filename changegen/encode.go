@@ -361,3 +361,162 @@ func keySchema(server, db string, t *table) []byte {
 	}
 	return rowSchema(nil, cols, server+"."+db+"."+t.name+".Key", "", false)
 }
+
+// encoder writes change messages as Debezium Server publishes them with the
+// settings of its options (Server, Database, Schemas, KeySchemas, Ordering,
+// Now). It is not safe for concurrent use.
+type encoder struct {
+	opts Options
+	buf  []byte // the event being written, reused between messages
+}
+
+// sourceFields are the parts of the source block that vary.
+type sourceFields struct {
+	snapshot string // "false" when streaming
+	seq, pos uint64
+	row      int
+	gtid     uint64 // 0 for snapshot reads: no GTID, server_id 0, no thread
+	thread   int
+	omitPos  bool // malformed: no file and pos
+}
+
+// message encodes one change. A non-zero malformed kind writes a broken
+// variant and leaves Key, Op and Version unset.
+func (e *encoder) message(t *tableState, op cdc.Op, before, after []any, src sourceFields, malformed int) Message {
+	now := e.opts.Now()
+	image := after
+	if op == cdc.OpDelete {
+		image = before
+	}
+	key, dbzKey := e.keys(t, image)
+
+	b := e.buf[:0]
+	if e.opts.Schemas {
+		b = append(b, `{"schema":`...)
+		b = append(b, t.valueSchema...)
+		b = append(b, `,"payload":`...)
+	}
+	b = append(b, `{"before":`...)
+	b = appendRow(b, t.table, before, appendDebezium)
+	b = append(b, `,"after":`...)
+	b = appendRow(b, t.table, after, appendDebezium)
+	b = append(b, `,"source":`...)
+	b = e.appendSource(b, t, src, now)
+	b = append(b, `,"transaction":null,"op":"`...)
+	if malformed == malformedOp {
+		b = append(b, 'x')
+	} else {
+		b = append(b, byte(op))
+	}
+	b = append(b, `","ts_ms":`...)
+	b = strconv.AppendInt(b, now.UnixMilli(), 10)
+	b = append(b, `,"ts_us":`...)
+	b = strconv.AppendInt(b, now.UnixMicro(), 10)
+	b = append(b, `,"ts_ns":`...)
+	b = strconv.AppendInt(b, now.UnixNano(), 10)
+	b = append(b, '}')
+	if e.opts.Schemas {
+		b = append(b, '}')
+	}
+	e.buf = b
+
+	m := Message{Topic: t.topic, Data: append([]byte(nil), b...), Table: t.full}
+	if e.opts.Ordering {
+		m.OrderingKey = dbzKey
+	}
+	if malformed == 0 {
+		m.Key, m.Op, m.Version = key, op, cdc.NewVersion(src.seq, src.pos, uint64(src.row))
+	}
+	return m
+}
+
+// keys returns the cache key (no prefix) and the Debezium key JSON of a row.
+func (e *encoder) keys(t *tableState, row []any) (string, string) {
+	parts := make([][]byte, len(t.key))
+	kb := []byte("{")
+	for i, ki := range t.key {
+		c := &t.cols[ki]
+		parts[i] = appendCanonical(nil, c, row[ki])
+		if i > 0 {
+			kb = append(kb, ',')
+		}
+		kb = cdc.AppendString(kb, c.name)
+		kb = append(kb, ':')
+		kb = appendDebezium(kb, c, row[ki])
+	}
+	kb = append(kb, '}')
+	key, err := cdc.AppendKey(nil, "", t.full, parts...)
+	if err != nil {
+		panic(fmt.Sprintf("changegen: key of %s: %v", t.full, err)) // model keys are never null
+	}
+	dbzKey := string(kb)
+	if e.opts.KeySchemas {
+		dbzKey = `{"schema":` + string(t.keySchema) + `,"payload":` + dbzKey + `}`
+	}
+	return string(key), dbzKey
+}
+
+// appendRow appends a row image as a JSON object, each column written by
+// value (appendDebezium or appendCanonical); a nil row is null.
+func appendRow(b []byte, t *table, row []any, value func([]byte, *column, any) []byte) []byte {
+	if row == nil {
+		return append(b, "null"...)
+	}
+	b = append(b, '{')
+	for i := range t.cols {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = cdc.AppendString(b, t.cols[i].name)
+		b = append(b, ':')
+		b = value(b, &t.cols[i], row[i])
+	}
+	return append(b, '}')
+}
+
+// appendSource appends the MySQL connector's source block.
+func (e *encoder) appendSource(b []byte, t *tableState, src sourceFields, now time.Time) []byte {
+	// MySQL binlog timestamps have one-second resolution.
+	commit := now.Unix() * 1000
+	if src.gtid == 0 {
+		commit = now.UnixMilli() // a snapshot read is stamped when read
+	}
+	b = append(b, `{"version":"`+debeziumVer+`","connector":"mysql","name":`...)
+	b = cdc.AppendString(b, e.opts.Server)
+	b = append(b, `,"ts_ms":`...)
+	b = strconv.AppendInt(b, commit, 10)
+	b = append(b, `,"snapshot":"`...)
+	b = append(b, src.snapshot...)
+	b = append(b, `","db":`...)
+	b = cdc.AppendString(b, e.opts.Database)
+	b = append(b, `,"sequence":null,"ts_us":`...)
+	b = strconv.AppendInt(b, commit*1000, 10)
+	b = append(b, `,"ts_ns":`...)
+	b = strconv.AppendInt(b, commit*1000000, 10)
+	b = append(b, `,"table":`...)
+	b = cdc.AppendString(b, t.name)
+	if src.gtid == 0 {
+		b = append(b, `,"server_id":0,"gtid":null`...)
+	} else {
+		b = append(b, `,"server_id":`...)
+		b = strconv.AppendInt(b, serverID, 10)
+		b = append(b, `,"gtid":"`+gtidSource+`:`...)
+		b = strconv.AppendUint(b, src.gtid, 10)
+		b = append(b, '"')
+	}
+	if !src.omitPos {
+		b = append(b, `,"file":"mysql-bin.`...)
+		b = append(b, fmt.Sprintf("%06d", src.seq)...)
+		b = append(b, `","pos":`...)
+		b = strconv.AppendUint(b, src.pos, 10)
+	}
+	b = append(b, `,"row":`...)
+	b = strconv.AppendInt(b, int64(src.row), 10)
+	if src.gtid == 0 {
+		b = append(b, `,"thread":null`...)
+	} else {
+		b = append(b, `,"thread":`...)
+		b = strconv.AppendInt(b, int64(src.thread), 10)
+	}
+	return append(b, `,"query":null}`...)
+}

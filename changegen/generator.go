@@ -7,7 +7,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -90,7 +89,8 @@ type tableState struct {
 	valueSchema []byte
 	keySchema   []byte
 	rows        map[int][]any // live rows by key number
-	live, free  keySet
+	// live and free are the Generator's key numbers with and without a row.
+	live, free keySet
 }
 
 // keySet is a set of key numbers with O(1) random pick and removal.
@@ -119,7 +119,7 @@ func (s *keySet) random(r *rand.Rand) int { return s.list[r.IntN(len(s.list))] }
 
 // Generator produces the change stream. It is not safe for concurrent use.
 type Generator struct {
-	opts   Options
+	enc    encoder
 	r      *rand.Rand
 	tables []*tableState
 	expect map[string]*Expect
@@ -130,7 +130,6 @@ type Generator struct {
 	snapshot []snapRow // rows still to be read by the snapshot
 	snapLen  int       // rows the snapshot reads in all
 	snapDone int       // rows read so far
-	buf      []byte
 }
 
 type snapRow struct {
@@ -138,8 +137,8 @@ type snapRow struct {
 	k int
 }
 
-// New returns a generator whose first messages are the snapshot.
-func New(opts Options) *Generator {
+// withDefaults fills in the defaults named in the fields' comments.
+func (opts Options) withDefaults() Options {
 	if opts.Server == "" {
 		opts.Server = "dbserver1"
 	}
@@ -155,9 +154,20 @@ func New(opts Options) *Generator {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	return opts
+}
+
+// newRand is the generators' random source for a seed.
+func newRand(seed uint64) *rand.Rand {
+	return rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+}
+
+// New returns a generator whose first messages are the snapshot.
+func New(opts Options) *Generator {
+	opts = opts.withDefaults()
 	g := &Generator{
-		opts:   opts,
-		r:      rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15)),
+		enc:    encoder{opts: opts},
+		r:      newRand(opts.Seed),
 		expect: map[string]*Expect{},
 		seq:    firstSeq,
 		pos:    firstPos,
@@ -165,14 +175,7 @@ func New(opts Options) *Generator {
 	}
 	g.snapPos = g.pos
 	for _, t := range newTables() {
-		ts := &tableState{
-			table:       t,
-			full:        opts.Database + "." + t.name,
-			topic:       opts.Server + "." + opts.Database + "." + t.name,
-			valueSchema: valueSchema(opts.Server, opts.Database, t),
-			keySchema:   keySchema(opts.Server, opts.Database, t),
-			rows:        map[int][]any{},
-		}
+		ts := newTableState(opts, t)
 		perm := g.r.Perm(opts.Keys)
 		for _, k := range perm[opts.SnapshotRows:] {
 			ts.free.add(k)
@@ -191,6 +194,18 @@ func New(opts Options) *Generator {
 	return g
 }
 
+func newTableState(opts Options, t *table) *tableState {
+	return &tableState{
+		table:       t,
+		full:        opts.Database + "." + t.name,
+		topic:       opts.Server + "." + opts.Database + "." + t.name,
+		valueSchema: valueSchema(opts.Server, opts.Database, t),
+		keySchema:   keySchema(opts.Server, opts.Database, t),
+		rows:        map[int][]any{},
+	}
+}
+
+// newRow returns row k with fresh values.
 func (t *tableState) newRow(r *rand.Rand, k int) []any {
 	row := make([]any, len(t.cols))
 	for i, v := range t.keyValues(k) {
@@ -216,19 +231,24 @@ func (g *Generator) CacheConfig(prefix string) []byte {
 	var b strings.Builder
 	fmt.Fprintf(&b, "prefix: %q\ntables:\n", prefix)
 	for _, t := range g.tables {
-		fmt.Fprintf(&b, "  %s:\n    key: [", t.full)
-		for i, k := range t.key {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString(t.cols[k].name)
-		}
-		b.WriteString("]\n    types:\n")
-		for _, c := range t.cols {
-			fmt.Fprintf(&b, "      %s: %q\n", c.name, c.sqlType)
-		}
+		writeTableConfig(&b, t)
 	}
 	return []byte(b.String())
+}
+
+// writeTableConfig writes a table's entry of a CACHE_CONFIG YAML.
+func writeTableConfig(b *strings.Builder, t *tableState) {
+	fmt.Fprintf(b, "  %s:\n    key: [", t.full)
+	for i, k := range t.key {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(t.cols[k].name)
+	}
+	b.WriteString("]\n    types:\n")
+	for _, c := range t.cols {
+		fmt.Fprintf(b, "      %s: %q\n", c.name, c.sqlType)
+	}
 }
 
 // Next returns the messages of the next binlog event: snapshot reads first,
@@ -262,16 +282,6 @@ func (g *Generator) snapshotRead(sr snapRow) Message {
 	}
 	src := sourceFields{snapshot: flag, seq: firstSeq, pos: g.snapPos}
 	return g.message(sr.t, cdc.OpRead, nil, sr.t.rows[sr.k], src, 0)
-}
-
-// sourceFields are the parts of the source block that vary.
-type sourceFields struct {
-	snapshot string // "false" when streaming
-	seq, pos uint64
-	row      int
-	gtid     uint64 // 0 for snapshot reads: no GTID, server_id 0, no thread
-	thread   int
-	omitPos  bool // malformed: no file and pos
 }
 
 func (g *Generator) event(limit int) []Message {
@@ -378,162 +388,18 @@ func (g *Generator) weighted(w []int) int {
 // message encodes one change and records it in the expected state. A
 // non-zero malformed kind writes a broken variant and records nothing.
 func (g *Generator) message(t *tableState, op cdc.Op, before, after []any, src sourceFields, malformed int) Message {
-	now := g.opts.Now()
-	image := after
-	if op == cdc.OpDelete {
-		image = before
-	}
-	key, dbzKey := g.keys(t, image)
-	version := cdc.NewVersion(src.seq, src.pos, uint64(src.row))
-
-	b := g.buf[:0]
-	if g.opts.Schemas {
-		b = append(b, `{"schema":`...)
-		b = append(b, t.valueSchema...)
-		b = append(b, `,"payload":`...)
-	}
-	b = append(b, `{"before":`...)
-	b = g.appendRow(b, t, before)
-	b = append(b, `,"after":`...)
-	b = g.appendRow(b, t, after)
-	b = append(b, `,"source":`...)
-	b = g.appendSource(b, t, src, now)
-	b = append(b, `,"transaction":null,"op":"`...)
-	if malformed == malformedOp {
-		b = append(b, 'x')
-	} else {
-		b = append(b, byte(op))
-	}
-	b = append(b, `","ts_ms":`...)
-	b = strconv.AppendInt(b, now.UnixMilli(), 10)
-	b = append(b, `,"ts_us":`...)
-	b = strconv.AppendInt(b, now.UnixMicro(), 10)
-	b = append(b, `,"ts_ns":`...)
-	b = strconv.AppendInt(b, now.UnixNano(), 10)
-	b = append(b, '}')
-	if g.opts.Schemas {
-		b = append(b, '}')
-	}
-	g.buf = b
-
-	m := Message{Topic: t.topic, Data: append([]byte(nil), b...), Table: t.full}
-	if g.opts.Ordering {
-		m.OrderingKey = dbzKey
-	}
+	m := g.enc.message(t, op, before, after, src, malformed)
 	if malformed != 0 {
 		return m
 	}
-	m.Key, m.Op, m.Version = key, op, version
-	e := &Expect{Key: key, Version: version}
+	e := &Expect{Key: m.Key, Version: m.Version}
 	if op == cdc.OpDelete {
 		e.Deleted = true
 	} else {
-		e.Row = g.canonicalRow(t, after)
+		e.Row = appendRow(nil, t.table, after, appendCanonical)
 	}
-	g.expect[key] = e
+	g.expect[m.Key] = e
 	return m
-}
-
-// keys returns the cache key (no prefix) and the Debezium key JSON of a row.
-func (g *Generator) keys(t *tableState, row []any) (string, string) {
-	parts := make([][]byte, len(t.key))
-	kb := []byte("{")
-	for i, ki := range t.key {
-		c := &t.cols[ki]
-		parts[i] = appendCanonical(nil, c, row[ki])
-		if i > 0 {
-			kb = append(kb, ',')
-		}
-		kb = cdc.AppendString(kb, c.name)
-		kb = append(kb, ':')
-		kb = appendDebezium(kb, c, row[ki])
-	}
-	kb = append(kb, '}')
-	key, err := cdc.AppendKey(nil, "", t.full, parts...)
-	if err != nil {
-		panic(fmt.Sprintf("changegen: key of %s: %v", t.full, err)) // model keys are never null
-	}
-	dbzKey := string(kb)
-	if g.opts.KeySchemas {
-		dbzKey = `{"schema":` + string(t.keySchema) + `,"payload":` + dbzKey + `}`
-	}
-	return string(key), dbzKey
-}
-
-func (g *Generator) appendRow(b []byte, t *tableState, row []any) []byte {
-	if row == nil {
-		return append(b, "null"...)
-	}
-	b = append(b, '{')
-	for i := range t.cols {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = cdc.AppendString(b, t.cols[i].name)
-		b = append(b, ':')
-		b = appendDebezium(b, &t.cols[i], row[i])
-	}
-	return append(b, '}')
-}
-
-func (g *Generator) canonicalRow(t *tableState, row []any) json.RawMessage {
-	var b []byte
-	b = append(b, '{')
-	for i := range t.cols {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = cdc.AppendString(b, t.cols[i].name)
-		b = append(b, ':')
-		b = appendCanonical(b, &t.cols[i], row[i])
-	}
-	return append(b, '}')
-}
-
-func (g *Generator) appendSource(b []byte, t *tableState, src sourceFields, now time.Time) []byte {
-	// MySQL binlog timestamps have one-second resolution.
-	commit := now.Unix() * 1000
-	if src.gtid == 0 {
-		commit = now.UnixMilli() // a snapshot read is stamped when read
-	}
-	b = append(b, `{"version":"`+debeziumVer+`","connector":"mysql","name":`...)
-	b = cdc.AppendString(b, g.opts.Server)
-	b = append(b, `,"ts_ms":`...)
-	b = strconv.AppendInt(b, commit, 10)
-	b = append(b, `,"snapshot":"`...)
-	b = append(b, src.snapshot...)
-	b = append(b, `","db":`...)
-	b = cdc.AppendString(b, g.opts.Database)
-	b = append(b, `,"sequence":null,"ts_us":`...)
-	b = strconv.AppendInt(b, commit*1000, 10)
-	b = append(b, `,"ts_ns":`...)
-	b = strconv.AppendInt(b, commit*1000000, 10)
-	b = append(b, `,"table":`...)
-	b = cdc.AppendString(b, t.name)
-	if src.gtid == 0 {
-		b = append(b, `,"server_id":0,"gtid":null`...)
-	} else {
-		b = append(b, `,"server_id":`...)
-		b = strconv.AppendInt(b, serverID, 10)
-		b = append(b, `,"gtid":"`+gtidSource+`:`...)
-		b = strconv.AppendUint(b, src.gtid, 10)
-		b = append(b, '"')
-	}
-	if !src.omitPos {
-		b = append(b, `,"file":"mysql-bin.`...)
-		b = append(b, fmt.Sprintf("%06d", src.seq)...)
-		b = append(b, `","pos":`...)
-		b = strconv.AppendUint(b, src.pos, 10)
-	}
-	b = append(b, `,"row":`...)
-	b = strconv.AppendInt(b, int64(src.row), 10)
-	if src.gtid == 0 {
-		b = append(b, `,"thread":null`...)
-	} else {
-		b = append(b, `,"thread":`...)
-		b = strconv.AppendInt(b, int64(src.thread), 10)
-	}
-	return append(b, `,"query":null}`...)
 }
 
 // The kinds of malformed message: undecodable bytes, a truncated event, an

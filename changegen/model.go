@@ -154,6 +154,88 @@ func newTables() []*table {
 	return []*table{customers, orderItems, allTypes}
 }
 
+// The orders table's value lists.
+var (
+	orderStatuses   = []string{"new", "paid", "shipped", "cancelled"}
+	orderCurrencies = []string{"EUR", "USD", "GBP"}
+	orderTags       = []string{"", "gift", "gift,priority", "fragile,priority"}
+	orderNotes      = []string{
+		"Leave the parcel with the neighbour at number 12 if nobody answers.",
+		"Customer asked for recycled packaging.",
+		"Deliver after 18:00 on weekdays; call ahead.",
+	}
+)
+
+// ordersTable is the wide table of load generation (Cycle, the benchmark):
+// 18 columns of mixed MySQL types, a BIGINT key and about 1 KB of row JSON.
+// It is not part of the Generator's model.
+func ordersTable() *table {
+	return &table{
+		name: "orders",
+		cols: []column{
+			{name: "id", typ: tInt64, sqlType: "bigint"},
+			{name: "customer_id", typ: tInt32, sqlType: "int"},
+			{name: "status", typ: tEnum, sqlType: "enum", allowed: strings.Join(orderStatuses, ",")},
+			{name: "email", typ: tString, sqlType: "varchar(255)"},
+			{name: "total", typ: tDecimal, sqlType: "decimal(12,2)", scale: 2, prec: 12},
+			{name: "discount", typ: tDecimal, sqlType: "decimal(5,2)", scale: 2, prec: 5},
+			{name: "currency", typ: tString, sqlType: "char(3)"},
+			{name: "quantity", typ: tInt16, sqlType: "smallint"},
+			{name: "weight_kg", typ: tFloat64, sqlType: "double", optional: true},
+			{name: "is_gift", typ: tInt16, sqlType: "tinyint"},
+			{name: "created_at", typ: tDateTime3, sqlType: "datetime(3)"},
+			{name: "updated_at", typ: tTimestamp6, sqlType: "timestamp(6)"},
+			{name: "ship_date", typ: tDate, sqlType: "date", optional: true},
+			{name: "ship_window", typ: tTime6, sqlType: "time(6)", optional: true},
+			{name: "tags", typ: tSet, sqlType: "set", optional: true, allowed: "gift,priority,fragile"},
+			{name: "attrs", typ: tJSON, sqlType: "json", optional: true},
+			{name: "sku_hash", typ: tBlob, sqlType: "binary(16)", optional: true},
+			{name: "note", typ: tString, sqlType: "varchar(255)", optional: true},
+		},
+		key:       []int{0},
+		keyValues: func(k int) []any { return []any{int64(k + 1)} },
+		fill: func(r *rand.Rand, row []any) {
+			id := row[0].(int64)
+			created := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(id) * time.Minute)
+			row[1] = int32(1000 + r.IntN(90000))
+			row[2] = pick(r, orderStatuses)
+			row[3] = fmt.Sprintf("customer%d@example.com", id)
+			row[4] = r.Int64N(10_000_000) // up to 99999.99
+			row[5] = r.Int64N(5000)
+			row[6] = pick(r, orderCurrencies)
+			row[7] = int16(1 + r.IntN(20))
+			row[8] = float64(r.IntN(100000)) / 1000
+			row[9] = int16(r.IntN(2))
+			row[10] = created.Add(time.Duration(r.IntN(1000)) * time.Millisecond)
+			row[11] = created.Add(time.Duration(r.IntN(1e6)) * time.Second)
+			row[12] = created.Unix()/86400 + int64(r.IntN(10))
+			row[13] = int64(8+r.IntN(10)) * 3600 * 1_000_000
+			row[14] = pick(r, orderTags)
+			row[15] = fmt.Sprintf(`{"channel": "web", "coupon": null, "items": %d}`, 1+r.IntN(9))
+			sku := make([]byte, 16)
+			for i := range sku {
+				sku[i] = byte(r.Uint32())
+			}
+			row[16] = sku
+			row[17] = nil
+			if i := r.IntN(len(orderNotes) + 1); i < len(orderNotes) {
+				row[17] = orderNotes[i]
+			}
+		},
+	}
+}
+
+// modelTable returns the model table called name: an inventory table or
+// orders; nil if there is none.
+func modelTable(name string) *table {
+	for _, t := range append(newTables(), ordersTable()) {
+		if t.name == name {
+			return t
+		}
+	}
+	return nil
+}
+
 // randomValue returns a value of the column's type, sometimes an extreme
 // one, and NULL for c_nullable half of the time.
 func randomValue(r *rand.Rand, c column) any {

@@ -36,6 +36,25 @@ const MaxListed = 20
 // OK reports whether every key matched.
 func (v Verdict) OK() bool { return v.Missing+v.Stale+v.Resurrected == 0 }
 
+// Note counts m by its kind and lists it while fewer than MaxListed are.
+// A kind other than "missing", "stale" or "resurrected" is a programming
+// error: counting it nowhere would let OK pass a mismatch.
+func (v *Verdict) Note(m Mismatch) {
+	switch m.Kind {
+	case "missing":
+		v.Missing++
+	case "stale":
+		v.Stale++
+	case "resurrected":
+		v.Resurrected++
+	default:
+		panic(fmt.Sprintf("localrun: mismatch kind %q", m.Kind))
+	}
+	if len(v.Mismatches) < MaxListed {
+		v.Mismatches = append(v.Mismatches, m)
+	}
+}
+
 // verifyBatch is the number of keys read per pipeline.
 const verifyBatch = 500
 
@@ -74,21 +93,11 @@ func Verify(ctx context.Context, rdb redis.Cmdable, prefix string, expected []ch
 			if kind == "" {
 				continue
 			}
-			switch kind {
-			case "missing":
-				v.Missing++
-			case "stale":
-				v.Stale++
-			case "resurrected":
-				v.Resurrected++
+			want := "deleted at " + string(e.Version)
+			if !e.Deleted {
+				want = "row at " + string(e.Version) + ": " + string(e.Row)
 			}
-			if len(v.Mismatches) < MaxListed {
-				want := "deleted at " + string(e.Version)
-				if !e.Deleted {
-					want = "row at " + string(e.Version) + ": " + string(e.Row)
-				}
-				v.Mismatches = append(v.Mismatches, Mismatch{Key: e.Key, Kind: kind, Want: want, Got: got})
-			}
+			v.Note(Mismatch{Key: e.Key, Kind: kind, Want: want, Got: got})
 		}
 	}
 	return v, nil

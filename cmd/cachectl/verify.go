@@ -110,18 +110,9 @@ func verifyDatabase(ctx context.Context, rdb *redis.Client, dsn, configPath, pre
 	}
 	defer db.Close()
 	reader := mysqlrow.NewReader(db, cfg)
+	// Mismatches name keys without the prefix, as the expected-state file does.
 	note := func(kind, key, want, got string) {
-		switch kind {
-		case "missing":
-			v.Missing++
-		case "stale":
-			v.Stale++
-		case "resurrected":
-			v.Resurrected++
-		}
-		if len(v.Mismatches) < localrun.MaxListed {
-			v.Mismatches = append(v.Mismatches, localrun.Mismatch{Key: strings.TrimPrefix(key, prefix), Kind: kind, Want: want, Got: got})
-		}
+		v.Note(localrun.Mismatch{Key: strings.TrimPrefix(key, prefix), Kind: kind, Want: want, Got: got})
 	}
 	for _, table := range tables {
 		table = strings.TrimSpace(table)
