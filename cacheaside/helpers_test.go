@@ -6,8 +6,6 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"encoding/hex"
-	"net"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -19,6 +17,7 @@ import (
 
 	"github.com/cloudsql-cache/cloudsql-cache/cacheaside"
 	"github.com/cloudsql-cache/cloudsql-cache/cdc"
+	"github.com/cloudsql-cache/cloudsql-cache/internal/testredis"
 	"github.com/cloudsql-cache/cloudsql-cache/mysqlrow"
 	"github.com/cloudsql-cache/cloudsql-cache/redisstore"
 )
@@ -51,7 +50,7 @@ func newEnv(t testing.TB, tableYAML string) *env {
 		t.Fatal(err)
 	}
 	suffix := hex.EncodeToString(b[:])
-	e := &env{t: t, name: "cacheaside_" + suffix, prefix: "ca-" + suffix + ":", queries: new(atomic.Int64)}
+	e := &env{t: t, name: "cacheaside_" + suffix, queries: new(atomic.Int64)}
 	e.table = "test." + e.name
 
 	dcfg, err := mysql.ParseDSN(testDSN)
@@ -73,10 +72,9 @@ func newEnv(t testing.TB, tableYAML string) *env {
 		_ = e.db.Close()
 	})
 
-	e.rdb = redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
-	if err := e.rdb.Ping(ctx).Err(); err != nil {
-		t.Fatalf("Redis at 127.0.0.1:6379 is required: %v", err)
-	}
+	// Registered before the store's Close, so its key deletion runs after
+	// the store has flushed its checkpoint.
+	e.rdb, e.prefix = testredis.Shared(t)
 	e.cfg, err = cdc.ParseConfig([]byte("prefix: \"" + e.prefix + "\"\ntables:\n  " + e.table + ":\n" + tableYAML))
 	if err != nil {
 		t.Fatal(err)
@@ -88,14 +86,6 @@ func newEnv(t testing.TB, tableYAML string) *env {
 		if err := e.store.Close(cctx); err != nil {
 			t.Errorf("store close: %v", err)
 		}
-		keys, err := e.rdb.Keys(ctx, e.prefix+"*").Result() // random, glob-free prefix
-		if err == nil && len(keys) > 0 {
-			err = e.rdb.Del(ctx, keys...).Err()
-		}
-		if err != nil {
-			t.Errorf("redis cleanup: %v", err)
-		}
-		_ = e.rdb.Close()
 	})
 	return e
 }
@@ -187,48 +177,6 @@ func (cc *countingConn) QueryContext(ctx context.Context, query string, args []d
 		cc.c.n.Add(1)
 	}
 	return cc.fullConn.QueryContext(ctx, query, args)
-}
-
-// privateRedis runs a redis-server child on a free port until stop or the
-// end of the test.
-type privateRedis struct {
-	addr string
-	cmd  *exec.Cmd
-}
-
-func startPrivateRedis(t *testing.T) *privateRedis {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	_ = l.Close()
-	p := &privateRedis{addr: "127.0.0.1:" + strconv.Itoa(port)}
-	p.cmd = exec.Command("redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start redis-server: %v", err)
-	}
-	t.Cleanup(p.stop)
-	c := redis.NewClient(&redis.Options{Addr: p.addr, MaxRetries: -1})
-	defer c.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for c.Ping(context.Background()).Err() != nil {
-		if time.Now().After(deadline) {
-			t.Fatalf("private redis-server on %s not answering", p.addr)
-		}
-		time.Sleep(10 * time.Millisecond) // polling a condition with a deadline
-	}
-	return p
-}
-
-func (p *privateRedis) stop() {
-	if p.cmd == nil {
-		return
-	}
-	_ = p.cmd.Process.Kill()
-	_ = p.cmd.Wait()
-	p.cmd = nil
 }
 
 // waitFor polls cond until it holds or 10s pass.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/cloudsql-cache/cloudsql-cache/cacheaside"
 	"github.com/cloudsql-cache/cloudsql-cache/cdc"
+	"github.com/cloudsql-cache/cloudsql-cache/internal/testredis"
 	"github.com/cloudsql-cache/cloudsql-cache/redisstore"
 )
 
@@ -295,8 +296,8 @@ func TestRedisDownFallsBackToDatabase(t *testing.T) {
 	e := newEnv(t, "    fill: lease\n")
 	ctx := context.Background()
 	e.insert(1, "one", 1)
-	p := startPrivateRedis(t)
-	rdb := redis.NewClient(&redis.Options{Addr: p.addr, MaxRetries: -1, DialTimeout: time.Second})
+	p := testredis.StartPrivate(t)
+	rdb := redis.NewClient(&redis.Options{Addr: p.Addr(), MaxRetries: -1, DialTimeout: time.Second})
 	defer rdb.Close()
 	r := cacheaside.New(rdb, e.db, e.cfg, cacheaside.Options{RedisBackoff: time.Hour})
 	if got, err := r.Get(ctx, e.table, 1); err != nil || string(got) != `{"id":1,"name":"one","n":1}` {
@@ -305,7 +306,7 @@ func TestRedisDownFallsBackToDatabase(t *testing.T) {
 	if s := r.Stats(); s.Fills != 1 {
 		t.Fatalf("stats %+v, want a fill on the private Redis", s)
 	}
-	p.stop()
+	p.Kill()
 	for i := 0; i < 3; i++ {
 		got, err := r.Get(ctx, e.table, 1)
 		if err != nil || string(got) != `{"id":1,"name":"one","n":1}` {

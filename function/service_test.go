@@ -3,13 +3,10 @@ package function_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -34,6 +31,7 @@ import (
 
 	"github.com/cloudsql-cache/cloudsql-cache/function"
 	"github.com/cloudsql-cache/cloudsql-cache/handler"
+	"github.com/cloudsql-cache/cloudsql-cache/internal/testredis"
 )
 
 func env(m map[string]string) func(string) string {
@@ -82,25 +80,6 @@ func TestConfigErrorsNameTheSetting(t *testing.T) {
 			}
 		})
 	}
-}
-
-// prefixFor returns a unique CACHE_PREFIX and deletes its keys at the end.
-func prefixFor(t *testing.T) string {
-	t.Helper()
-	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
-	t.Cleanup(func() { c.Close() })
-	require.NoError(t, c.Ping(context.Background()).Err(), "the tests need Redis on 127.0.0.1:6379")
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	prefix := "test:function:" + hex.EncodeToString(b) + ":"
-	t.Cleanup(func() {
-		ctx := context.Background()
-		iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-		for iter.Next(ctx) {
-			c.Del(ctx, iter.Val())
-		}
-	})
-	return prefix
 }
 
 const eventJSON = `{"before":null,"after":{"id":%d,"email":"f@example.com"},"source":{"name":"dbserver1",` +
@@ -157,7 +136,7 @@ func summaries(t *testing.T, out string) []map[string]any {
 }
 
 func TestServiceServesPushMetricsHealth(t *testing.T) {
-	prefix := prefixFor(t)
+	c, prefix := testredis.Shared(t)
 	logs := &syncBuffer{}
 	svc, err := function.NewFromEnv(context.Background(),
 		env(map[string]string{"CACHE_PREFIX": prefix, "SUMMARY_INTERVAL": "1h"}), function.WithLogOutput(logs))
@@ -189,8 +168,6 @@ func TestServiceServesPushMetricsHealth(t *testing.T) {
 	resp.Body.Close()
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 
-	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
-	defer c.Close()
 	d, err := c.HGet(context.Background(), prefix+"inventory.customers:1", "d").Result()
 	require.NoError(t, err)
 	assert.Equal(t, `{"id":1,"email":"f@example.com"}`, d)
@@ -213,13 +190,11 @@ func TestServiceServesPushMetricsHealth(t *testing.T) {
 }
 
 func TestUnreachableRedisAtStartRecovers(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	port := ln.Addr().(*net.TCPAddr).Port
-	require.NoError(t, ln.Close())
+	rs := testredis.StartPrivate(t)
+	rs.Kill() // its port is known, and nothing answers on it
 
 	svc, err := function.NewFromEnv(context.Background(),
-		env(map[string]string{"REDIS_URL": fmt.Sprintf("redis://127.0.0.1:%d/0", port)}), function.WithLogOutput(io.Discard))
+		env(map[string]string{"REDIS_URL": rs.URL()}), function.WithLogOutput(io.Discard))
 	require.NoError(t, err, "no Redis at start is not a start-up error")
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
@@ -233,15 +208,13 @@ func TestUnreachableRedisAtStartRecovers(t *testing.T) {
 	}
 	assert.Equal(t, http.StatusServiceUnavailable, post())
 
-	cmd := exec.Command("redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
-	require.NoError(t, cmd.Start(), "redis-server must be installed")
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	rs.Restart()
 	deadline := time.Now().Add(10 * time.Second)
 	for post() != http.StatusNoContent {
 		require.True(t, time.Now().Before(deadline), "the service did not recover once Redis was up")
 		time.Sleep(50 * time.Millisecond) // polling interval, like Pub/Sub's retry backoff
 	}
-	c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port)})
+	c := redis.NewClient(&redis.Options{Addr: rs.Addr()})
 	defer c.Close()
 	d, err := c.HGet(context.Background(), "inventory.customers:5", "d").Result()
 	require.NoError(t, err)
@@ -260,7 +233,7 @@ func TestRejectTopicFromEnv(t *testing.T) {
 	_, err = admin.TopicAdminClient.CreateTopic(context.Background(), &pubsubpb.Topic{Name: topic})
 	require.NoError(t, err)
 
-	prefix := prefixFor(t)
+	_, prefix := testredis.Shared(t)
 	svc, err := function.NewFromEnv(context.Background(),
 		env(map[string]string{"CACHE_PREFIX": prefix, "REJECT_TOPIC": topic}), function.WithLogOutput(io.Discard))
 	require.NoError(t, err)

@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/cloudsql-cache/cloudsql-cache/internal/testredis"
 )
 
 // benchEvents returns n wrapped pushes of the recorded 6 KB orders update
@@ -41,9 +43,9 @@ func benchEvents(b *testing.B, n int) [][]byte {
 // "parallel" runs 50 pushes at a time, like a busy push subscription, and
 // reports how many changes the store coalesced into each pipeline.
 func BenchmarkHandler(b *testing.B) {
-	c := sharedRedis(b)
 	b.Run("applied", func(b *testing.B) {
-		r := newRig(b, c, uniquePrefix(b, c), "")
+		c, prefix := testredis.Shared(b)
+		r := newRig(b, c, prefix, "")
 		bodies := benchEvents(b, b.N)
 		b.ReportAllocs()
 		b.ResetTimer()
@@ -56,7 +58,8 @@ func BenchmarkHandler(b *testing.B) {
 		}
 	})
 	b.Run("stale", func(b *testing.B) {
-		r := newRig(b, c, uniquePrefix(b, c), "")
+		c, prefix := testredis.Shared(b)
+		r := newRig(b, c, prefix, "")
 		body := benchEvents(b, 1)[0]
 		b.ReportAllocs()
 		b.ResetTimer()
@@ -69,7 +72,8 @@ func BenchmarkHandler(b *testing.B) {
 		}
 	})
 	b.Run("parallel", func(b *testing.B) {
-		r := newRig(b, c, uniquePrefix(b, c), "")
+		c, prefix := testredis.Shared(b)
+		r := newRig(b, c, prefix, "")
 		bodies := benchEvents(b, b.N)
 		var next atomicCounter
 		b.ReportAllocs()

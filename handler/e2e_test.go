@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cloudsql-cache/cloudsql-cache/cdc"
+	"github.com/cloudsql-cache/cloudsql-cache/internal/testredis"
 )
 
 // recorded is one file of testdata/debezium (written with the decoder): a
@@ -60,7 +61,6 @@ func TestRecordedEventsEndToEnd(t *testing.T) {
 	files, err := filepath.Glob("../testdata/debezium/*.json")
 	require.NoError(t, err)
 	require.NotEmpty(t, files, "recorded events in testdata/debezium")
-	c := sharedRedis(t)
 	for _, f := range files {
 		name := strings.TrimSuffix(filepath.Base(f), ".json")
 		t.Run(name, func(t *testing.T) {
@@ -68,7 +68,8 @@ func TestRecordedEventsEndToEnd(t *testing.T) {
 			require.NoError(t, err)
 			var rc recorded
 			require.NoError(t, json.Unmarshal(raw, &rc))
-			r := newRig(t, c, uniquePrefix(t, c), rc.Config)
+			c, prefix := testredis.Shared(t)
+			r := newRig(t, c, prefix, rc.Config)
 			p := push{data: rc.data(), id: "e2e-" + name, publishTime: publishTime, orderingKey: string(compact(rc.Key))}
 			require.Equal(t, http.StatusNoContent, r.pushWrapped(p))
 			tot := r.h.Metrics().Total()

@@ -18,13 +18,14 @@ import (
 
 	"github.com/cloudsql-cache/cloudsql-cache/cdc"
 	"github.com/cloudsql-cache/cloudsql-cache/handler"
+	"github.com/cloudsql-cache/cloudsql-cache/internal/testredis"
 )
 
 const publishTime = "2024-05-01T13:04:05.123Z"
 
 func TestWrappedAppliedStaleDeletedIgnored(t *testing.T) {
-	c := sharedRedis(t)
-	r := newRig(t, c, uniquePrefix(t, c), "")
+	c, prefix := testredis.Shared(t)
+	r := newRig(t, c, prefix, "")
 	now := time.Now().UnixMilli()
 
 	create := push{data: event("c", 1004, "a@example.com", 154, now), id: "1", publishTime: publishTime, orderingKey: keyOf(1004)}
@@ -61,8 +62,8 @@ func TestWrappedAppliedStaleDeletedIgnored(t *testing.T) {
 }
 
 func TestUnwrappedDelivery(t *testing.T) {
-	c := sharedRedis(t)
-	r := newRig(t, c, uniquePrefix(t, c), "")
+	c, prefix := testredis.Shared(t)
+	r := newRig(t, c, prefix, "")
 	p := push{data: event("u", 7, "u@example.com", 99, time.Now().UnixMilli()), id: "42",
 		publishTime: publishTime, orderingKey: keyOf(7)}
 	require.Equal(t, http.StatusNoContent, r.pushUnwrapped(p))
@@ -80,8 +81,8 @@ func TestUnwrappedDelivery(t *testing.T) {
 }
 
 func TestMalformedParkedInRedisStream(t *testing.T) {
-	c := sharedRedis(t)
-	r := newRig(t, c, uniquePrefix(t, c), "")
+	c, prefix := testredis.Shared(t)
+	r := newRig(t, c, prefix, "")
 	before := time.Now()
 
 	bad := push{data: []byte(`{"op":"c","after":`), attrs: map[string]string{"table": "inventory.customers"},
@@ -127,13 +128,13 @@ func TestMalformedParkedInRedisStream(t *testing.T) {
 }
 
 func TestParkFailureIs5xx(t *testing.T) {
-	c := sharedRedis(t)
+	c, prefix := testredis.Shared(t)
 	// A parker whose Redis is gone: nothing listens on a closed private server.
-	pr := startPrivateRedis(t)
-	dead := redis.NewClient(&redis.Options{Addr: pr.addr(), MaxRetries: -1})
+	pr := testredis.StartPrivate(t)
+	dead := redis.NewClient(&redis.Options{Addr: pr.Addr(), MaxRetries: -1})
 	t.Cleanup(func() { dead.Close() })
-	pr.stop()
-	r := newRig(t, c, uniquePrefix(t, c), "", withParker(handler.NewRedisParker(dead, "x:")))
+	pr.Kill()
+	r := newRig(t, c, prefix, "", withParker(handler.NewRedisParker(dead, "x:")))
 
 	code := r.pushWrapped(push{data: []byte("garbage"), id: "p-1", publishTime: publishTime})
 	assert.Equal(t, http.StatusServiceUnavailable, code)
@@ -146,8 +147,8 @@ func TestParkFailureIs5xx(t *testing.T) {
 }
 
 func TestMethodNotAllowed(t *testing.T) {
-	c := sharedRedis(t)
-	r := newRig(t, c, uniquePrefix(t, c), "")
+	c, prefix := testredis.Shared(t)
+	r := newRig(t, c, prefix, "")
 	for _, m := range []string{http.MethodGet, http.MethodPut, http.MethodDelete} {
 		rec := r.do(m, nil, nil)
 		assert.Equal(t, http.StatusMethodNotAllowed, rec.Code, m)
@@ -156,8 +157,8 @@ func TestMethodNotAllowed(t *testing.T) {
 }
 
 func TestTooLarge(t *testing.T) {
-	c := sharedRedis(t)
-	r := newRig(t, c, uniquePrefix(t, c), "")
+	c, prefix := testredis.Shared(t)
+	r := newRig(t, c, prefix, "")
 	big := bytes.Repeat([]byte("x"), handler.MaxMessageBytes+1)
 
 	t.Run("unwrapped", func(t *testing.T) {
@@ -185,8 +186,8 @@ func TestTooLarge(t *testing.T) {
 }
 
 func TestStoreErrorIs503AndRecovers(t *testing.T) {
-	pr := startPrivateRedis(t)
-	c := redis.NewClient(&redis.Options{Addr: pr.addr(), DialTimeout: time.Second, MaxRetries: 1})
+	pr := testredis.StartPrivate(t)
+	c := redis.NewClient(&redis.Options{Addr: pr.Addr(), DialTimeout: time.Second, MaxRetries: 1})
 	t.Cleanup(func() { c.Close() })
 	r := newRig(t, c, "private:", "")
 	now := time.Now().UnixMilli()
@@ -194,7 +195,7 @@ func TestStoreErrorIs503AndRecovers(t *testing.T) {
 	require.Equal(t, http.StatusNoContent, r.pushWrapped(push{data: event("c", 1, "one@example.com", 10, now),
 		id: "1", publishTime: publishTime, orderingKey: keyOf(1)}))
 
-	pr.stop()
+	pr.Kill()
 	second := push{data: event("c", 2, "two@example.com", 20, now), id: "2", publishTime: publishTime, orderingKey: keyOf(2)}
 	require.Equal(t, http.StatusServiceUnavailable, r.pushWrapped(second))
 	assert.Equal(t, uint64(1), r.h.Metrics().Tables()["inventory.customers"].Outcomes[cdc.OutcomeFailed])
@@ -203,7 +204,7 @@ func TestStoreErrorIs503AndRecovers(t *testing.T) {
 	assert.Equal(t, "cdc apply failed", lines[len(lines)-1]["msg"])
 
 	// Redis comes back; Pub/Sub redelivers until the push is acknowledged.
-	pr.start()
+	pr.Restart()
 	waitFor(t, 10*time.Second, "the redelivery is applied", func() bool {
 		return r.pushWrapped(second) == http.StatusNoContent
 	})
@@ -211,8 +212,8 @@ func TestStoreErrorIs503AndRecovers(t *testing.T) {
 }
 
 func TestPermanentStoreErrorIsParked(t *testing.T) {
-	c := sharedRedis(t)
-	r := newRig(t, c, uniquePrefix(t, c), "")
+	c, prefix := testredis.Shared(t)
+	r := newRig(t, c, prefix, "")
 	// Passes the decoder (which checks nothing about TTLs) but an upsert
 	// without a row can never apply: the store says ErrInvalid.
 	failing := handler.New(handler.Config{
@@ -232,11 +233,11 @@ func TestPermanentStoreErrorIsParked(t *testing.T) {
 }
 
 func TestLagsAndSummary(t *testing.T) {
-	c := sharedRedis(t)
+	c, prefix := testredis.Shared(t)
 	base := time.Date(2024, 5, 1, 13, 5, 0, 0, time.UTC)
 	var tick atomic.Int64
 	clock := func() time.Time { return base.Add(time.Duration(tick.Add(1)) * time.Millisecond) }
-	r := newRig(t, c, uniquePrefix(t, c), "", withClock(clock))
+	r := newRig(t, c, prefix, "", withClock(clock))
 
 	commit := base.Add(-2 * time.Second).UnixMilli() // commit lag ~2s, pipeline lag ~1.85s
 	for i := range 10 {
@@ -282,8 +283,8 @@ func TestLagsAndSummary(t *testing.T) {
 }
 
 func TestPrometheusExposition(t *testing.T) {
-	c := sharedRedis(t)
-	r := newRig(t, c, uniquePrefix(t, c), "")
+	c, prefix := testredis.Shared(t)
+	r := newRig(t, c, prefix, "")
 	require.Equal(t, http.StatusNoContent, r.pushWrapped(push{data: event("c", 1, "p@example.com", 1, time.Now().UnixMilli()),
 		id: "1", publishTime: time.Now().Format(time.RFC3339Nano), orderingKey: keyOf(1)}))
 	var b bytes.Buffer

@@ -3,18 +3,13 @@ package handler_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"os/exec"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -28,33 +23,6 @@ import (
 	"github.com/cloudsql-cache/cloudsql-cache/handler"
 	"github.com/cloudsql-cache/cloudsql-cache/redisstore"
 )
-
-// sharedRedis returns a client of the machine's Redis; the test fails when
-// it does not answer.
-func sharedRedis(t testing.TB) *redis.Client {
-	t.Helper()
-	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
-	t.Cleanup(func() { c.Close() })
-	require.NoError(t, c.Ping(context.Background()).Err(), "the tests need Redis on 127.0.0.1:6379")
-	return c
-}
-
-// uniquePrefix returns a key prefix no other test uses, and deletes the
-// keys under it when the test ends.
-func uniquePrefix(t testing.TB, c *redis.Client) string {
-	t.Helper()
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	prefix := "test:handler:" + hex.EncodeToString(b) + ":"
-	t.Cleanup(func() {
-		ctx := context.Background()
-		iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-		for iter.Next(ctx) {
-			c.Del(ctx, iter.Val())
-		}
-	})
-	return prefix
-}
 
 // syncBuffer is a goroutine-safe log sink.
 type syncBuffer struct {
@@ -225,48 +193,6 @@ func event(op string, id int, email string, pos int64, commitMs int64) []byte {
 }
 
 func keyOf(id int) string { return fmt.Sprintf(`{"id":%d}`, id) }
-
-// privateRedis is a redis-server child process this test may stop and start.
-type privateRedis struct {
-	t    testing.TB
-	port int
-	cmd  *exec.Cmd
-}
-
-func startPrivateRedis(t testing.TB) *privateRedis {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	port := ln.Addr().(*net.TCPAddr).Port
-	require.NoError(t, ln.Close())
-	p := &privateRedis{t: t, port: port}
-	p.start()
-	t.Cleanup(p.stop)
-	return p
-}
-
-func (p *privateRedis) addr() string { return "127.0.0.1:" + strconv.Itoa(p.port) }
-
-func (p *privateRedis) start() {
-	p.t.Helper()
-	p.cmd = exec.Command("redis-server", "--port", strconv.Itoa(p.port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no")
-	require.NoError(p.t, p.cmd.Start(), "redis-server must be installed")
-	c := redis.NewClient(&redis.Options{Addr: p.addr(), MaxRetries: -1})
-	defer c.Close()
-	waitFor(p.t, 5*time.Second, "private redis-server answers", func() bool {
-		return c.Ping(context.Background()).Err() == nil
-	})
-}
-
-func (p *privateRedis) stop() {
-	if p.cmd == nil {
-		return
-	}
-	_ = p.cmd.Process.Kill()
-	_ = p.cmd.Wait()
-	p.cmd = nil
-}
 
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) {

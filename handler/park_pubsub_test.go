@@ -17,6 +17,7 @@ import (
 
 	"github.com/cloudsql-cache/cloudsql-cache/cdc"
 	"github.com/cloudsql-cache/cloudsql-cache/handler"
+	"github.com/cloudsql-cache/cloudsql-cache/internal/testredis"
 )
 
 // pstestClient returns a Pub/Sub client of an in-process fake server.
@@ -40,8 +41,8 @@ func TestParkToRejectTopic(t *testing.T) {
 	pub := client.Publisher(topic)
 	t.Cleanup(pub.Stop)
 
-	c := sharedRedis(t)
-	r := newRig(t, c, uniquePrefix(t, c), "", withParker(handler.NewPubSubParker(pub)))
+	c, prefix := testredis.Shared(t)
+	r := newRig(t, c, prefix, "", withParker(handler.NewPubSubParker(pub)))
 	bad := push{data: []byte(`{"op":"x"}`), attrs: map[string]string{"origin": "dbz"}, id: "ps-1",
 		publishTime: publishTime, orderingKey: keyOf(5)}
 	require.Equal(t, http.StatusNoContent, r.pushWrapped(bad))
@@ -66,7 +67,7 @@ func TestParkToMissingTopicIs5xx(t *testing.T) {
 	_, client := pstestClient(t)
 	pub := client.Publisher("projects/proj/topics/does-not-exist")
 	t.Cleanup(pub.Stop)
-	c := sharedRedis(t)
-	r := newRig(t, c, uniquePrefix(t, c), "", withParker(handler.NewPubSubParker(pub)))
+	c, prefix := testredis.Shared(t)
+	r := newRig(t, c, prefix, "", withParker(handler.NewPubSubParker(pub)))
 	assert.Equal(t, http.StatusServiceUnavailable, r.pushWrapped(push{data: []byte("junk"), id: "ps-2"}))
 }

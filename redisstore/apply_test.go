@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cloudsql-cache/cloudsql-cache/cdc"
+	"github.com/cloudsql-cache/cloudsql-cache/internal/testredis"
 )
 
 const (
@@ -61,8 +62,7 @@ func wantAfter(mode cdc.Mode, tableTTL time.Duration, seed map[string]string, op
 }
 
 func TestApplyRules(t *testing.T) {
-	c := sharedRedis(t)
-	prefix := storeTestPrefix(t, c)
+	c, prefix := testredis.Shared(t)
 	cfg := testConfig(prefix)
 	s := newTestStore(t, c, cfg, Options{})
 	ctx := context.Background()
@@ -152,8 +152,7 @@ func checkRecord(t *testing.T, c *redis.Client, name, key string, want map[strin
 }
 
 func TestApplySequences(t *testing.T) {
-	c := sharedRedis(t)
-	prefix := storeTestPrefix(t, c)
+	c, prefix := testredis.Shared(t)
 	s := newTestStore(t, c, testConfig(prefix), Options{})
 	ctx := context.Background()
 	apply := func(ch cdc.Change, want cdc.Outcome) {
@@ -193,8 +192,7 @@ func TestApplySequences(t *testing.T) {
 }
 
 func TestApplyOnlyListed(t *testing.T) {
-	c := sharedRedis(t)
-	prefix := storeTestPrefix(t, c)
+	c, prefix := testredis.Shared(t)
 	cfg := testConfig(prefix)
 	cfg.OnlyListed = true
 	s := newTestStore(t, c, cfg, Options{})
@@ -207,8 +205,7 @@ func TestApplyOnlyListed(t *testing.T) {
 }
 
 func TestApplyInvalid(t *testing.T) {
-	c := sharedRedis(t)
-	prefix := storeTestPrefix(t, c)
+	c, prefix := testredis.Shared(t)
 	s := newTestStore(t, c, testConfig(prefix), Options{})
 	key := prefix + "db.rep:1"
 	for name, ch := range map[string]cdc.Change{
@@ -234,8 +231,7 @@ func TestApplyInvalid(t *testing.T) {
 }
 
 func TestApplyCancelledCaller(t *testing.T) {
-	c := sharedRedis(t)
-	prefix := storeTestPrefix(t, c)
+	c, prefix := testredis.Shared(t)
 	s := newTestStore(t, c, testConfig(prefix), Options{})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -253,8 +249,7 @@ func TestApplyCancelledCaller(t *testing.T) {
 }
 
 func TestApplyAfterClose(t *testing.T) {
-	c := sharedRedis(t)
-	prefix := storeTestPrefix(t, c)
+	c, prefix := testredis.Shared(t)
 	s := New(c, testConfig(prefix), Options{})
 	if err := s.Close(context.Background()); err != nil {
 		t.Fatal(err)

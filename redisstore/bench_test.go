@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/cloudsql-cache/cloudsql-cache/cdc"
+	"github.com/cloudsql-cache/cloudsql-cache/internal/testredis"
 )
 
 const benchKeys = 1000
@@ -18,8 +19,7 @@ func benchChange(prefix string, i uint64) cdc.Change {
 }
 
 func BenchmarkApply(b *testing.B) {
-	c := sharedRedis(b)
-	prefix := storeTestPrefix(b, c)
+	c, prefix := testredis.Shared(b)
 	s := newTestStore(b, c, testConfig(prefix), Options{})
 	ctx := context.Background()
 	b.ReportAllocs()
@@ -32,8 +32,7 @@ func BenchmarkApply(b *testing.B) {
 }
 
 func BenchmarkApplyParallel(b *testing.B) {
-	c := sharedRedis(b)
-	prefix := storeTestPrefix(b, c)
+	c, prefix := testredis.Shared(b)
 	s := newTestStore(b, c, testConfig(prefix), Options{})
 	ctx := context.Background()
 	var seq atomic.Uint64
@@ -51,8 +50,7 @@ func BenchmarkApplyParallel(b *testing.B) {
 }
 
 func BenchmarkApplyBatch(b *testing.B) {
-	c := sharedRedis(b)
-	prefix := storeTestPrefix(b, c)
+	c, prefix := testredis.Shared(b)
 	s := newTestStore(b, c, testConfig(prefix), Options{})
 	ctx := context.Background()
 	const size = 100

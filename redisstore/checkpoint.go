@@ -247,8 +247,8 @@ func (s *Store) maybeCheckpoint(ctx context.Context, force bool) error {
 		return nil
 	}
 
-	cmds := evalAll(ctx, s.client, checkpointScript, len(writes), func(i int) (string, []any) {
-		return ck.key, writes[i].args
+	cmds := evalAll(ctx, s.client, checkpointScript, len(writes), func(i int) ([]string, []any) {
+		return []string{ck.key}, writes[i].args
 	})
 	var firstErr error
 	ck.mu.Lock()

@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cloudsql-cache/cloudsql-cache/cdc"
+	"github.com/cloudsql-cache/cloudsql-cache/internal/testredis"
 )
 
 // fakeClock is a settable Options.Now.
@@ -38,8 +39,7 @@ func storedVersion(t *testing.T, c *redis.Client, prefix, server string) cdc.Ver
 }
 
 func TestCheckpoint(t *testing.T) {
-	c := sharedRedis(t)
-	prefix := storeTestPrefix(t, c)
+	c, prefix := testredis.Shared(t)
 	ctx := context.Background()
 	clock := &fakeClock{now: time.UnixMilli(1_700_000_000_000)}
 	// ApplyBatch writes a due checkpoint before it returns, and the ticker
@@ -106,8 +106,7 @@ func TestCheckpoint(t *testing.T) {
 // TestCheckpointViaApply: the coalescing path writes the checkpoint too,
 // and the idle ticker writes the last position of a burst.
 func TestCheckpointViaApply(t *testing.T) {
-	c := sharedRedis(t)
-	prefix := storeTestPrefix(t, c)
+	c, prefix := testredis.Shared(t)
 	ctx := context.Background()
 	s := newTestStore(t, c, testConfig(prefix), Options{CheckpointEvery: 20 * time.Millisecond})
 	for i := 1; i <= 20; i++ {
@@ -139,8 +138,7 @@ func (l *lockedBuffer) count(s string) int {
 }
 
 func TestRestoreWarning(t *testing.T) {
-	c := sharedRedis(t)
-	prefix := storeTestPrefix(t, c)
+	c, prefix := testredis.Shared(t)
 	ctx := context.Background()
 	cfg := testConfig(prefix)
 	change := func(seq, pos uint64, serverID int64) cdc.Change {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/cloudsql-cache/cloudsql-cache/cdc"
+	"github.com/cloudsql-cache/cloudsql-cache/internal/testredis"
 )
 
 // disorderedStream returns, for keys many rows, a shuffled stream of
@@ -47,8 +48,7 @@ func disorderedStream(prefix, table string, keys int, rnd *rand.Rand) ([]cdc.Cha
 func TestConvergence(t *testing.T) {
 	for _, via := range []string{"Apply", "ApplyBatch"} {
 		t.Run(via, func(t *testing.T) {
-			c := sharedRedis(t)
-			prefix := storeTestPrefix(t, c)
+			c, prefix := testredis.Shared(t)
 			s := newTestStore(t, c, testConfig(prefix), Options{})
 			rnd := rand.New(rand.NewPCG(42, uint64(len(via))))
 			stream, want := disorderedStream(prefix, "db.rep", 300, rnd)

@@ -10,11 +10,12 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cloudsql-cache/cloudsql-cache/cdc"
+	"github.com/cloudsql-cache/cloudsql-cache/internal/testredis"
 )
 
 func TestNoScript(t *testing.T) {
-	srv := startPrivateRedis(t)
-	c := redis.NewClient(&redis.Options{Addr: srv.addr()})
+	srv := testredis.StartPrivate(t)
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 	t.Cleanup(func() { _ = c.Close() })
 	ctx := context.Background()
 	cfg := testConfig("")
@@ -66,8 +67,8 @@ func TestNoScript(t *testing.T) {
 }
 
 func TestRedisDown(t *testing.T) {
-	srv := startPrivateRedis(t)
-	c := redis.NewClient(&redis.Options{Addr: srv.addr(), DialTimeout: 200 * time.Millisecond,
+	srv := testredis.StartPrivate(t)
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr(), DialTimeout: 200 * time.Millisecond,
 		ReadTimeout: 200 * time.Millisecond, WriteTimeout: 200 * time.Millisecond, MaxRetries: -1})
 	t.Cleanup(func() { _ = c.Close() })
 	s := newTestStore(t, c, testConfig(""), Options{})
@@ -78,7 +79,7 @@ func TestRedisDown(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	srv.stop()
+	srv.Kill()
 	ch.Version, ch.Row = ver(1, 2), rowJSON(1, 2)
 	start := time.Now()
 	_, err := s.Apply(ctx, ch)
@@ -93,7 +94,7 @@ func TestRedisDown(t *testing.T) {
 		t.Fatalf("ApplyBatch with Redis down: %+v", res)
 	}
 
-	srv.start()
+	srv.Restart()
 	var out cdc.Outcome
 	waitFor(t, "apply after restart", func() bool {
 		out, err = s.Apply(ctx, ch)
@@ -110,10 +111,10 @@ func TestRedisDown(t *testing.T) {
 // TestCoalescing holds one Apply's pipeline on a paused server and checks
 // that the calls arriving meanwhile go out together as the next pipeline.
 func TestCoalescing(t *testing.T) {
-	srv := startPrivateRedis(t)
-	c := redis.NewClient(&redis.Options{Addr: srv.addr(), ReadTimeout: 10 * time.Second})
+	srv := testredis.StartPrivate(t)
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr(), ReadTimeout: 10 * time.Second})
 	t.Cleanup(func() { _ = c.Close() })
-	ctl := redis.NewClient(&redis.Options{Addr: srv.addr()})
+	ctl := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 	t.Cleanup(func() { _ = ctl.Close() })
 	ctx := context.Background()
 	s := newTestStore(t, c, testConfig(""), Options{MaxBatch: 30})

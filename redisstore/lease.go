@@ -116,7 +116,7 @@ return 1
 func AcquireLeases(ctx context.Context, c redis.UniversalClient, prefix, table string, keys []string, ttl time.Duration) ([]Lease, error) {
 	cp := CheckpointKey(prefix)
 	ms := strconv.FormatInt(max(ttl.Milliseconds(), 1), 10)
-	cmds := evalKeys(ctx, c, acquireScript, len(keys), func(i int) ([]string, []any) {
+	cmds := evalAll(ctx, c, acquireScript, len(keys), func(i int) ([]string, []any) {
 		return []string{keys[i], cp}, []any{strconv.FormatUint(rand.Uint64(), 36), ms, table}
 	})
 	out := make([]Lease, len(keys))
@@ -169,7 +169,7 @@ type Fill struct {
 // reader after the lease expired) got there first, which is the lease doing
 // its job, not an error.
 func FillLeases(ctx context.Context, c redis.UniversalClient, fills []Fill) ([]bool, error) {
-	cmds := evalKeys(ctx, c, fillScript, len(fills), func(i int) ([]string, []any) {
+	cmds := evalAll(ctx, c, fillScript, len(fills), func(i int) ([]string, []any) {
 		f := &fills[i]
 		kind, row := "d", f.Row
 		switch {
@@ -193,41 +193,4 @@ func FillLeases(ctx context.Context, c redis.UniversalClient, fills []Fill) ([]b
 		out[i] = n == 1
 	}
 	return out, nil
-}
-
-// evalKeys runs script n times in one pipeline; call(i) gives the keys and
-// arguments of the i-th run. Runs that find the script missing (SCRIPT
-// FLUSH, a restarted server) are sent again after SCRIPT LOAD.
-func evalKeys(ctx context.Context, c redis.UniversalClient, script *redis.Script, n int, call func(i int) ([]string, []any)) []*redis.Cmd {
-	cmds := make([]*redis.Cmd, n)
-	send := func(idx []int) {
-		pipe := c.Pipeline()
-		for _, i := range idx {
-			keys, args := call(i)
-			cmds[i] = script.EvalSha(ctx, pipe, keys, args...)
-		}
-		_, _ = pipe.Exec(ctx) // errors are on the commands
-	}
-	all := make([]int, n)
-	for i := range all {
-		all[i] = i
-	}
-	send(all)
-	var missing []int
-	for i, cmd := range cmds {
-		if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
-			missing = append(missing, i)
-		}
-	}
-	if len(missing) == 0 {
-		return cmds
-	}
-	if err := script.Load(ctx, c).Err(); err != nil {
-		for _, i := range missing {
-			cmds[i].SetErr(err)
-		}
-		return cmds
-	}
-	send(missing)
-	return cmds
 }

@@ -2,14 +2,13 @@ package redisstore
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cloudsql-cache/cloudsql-cache/cdc"
+	"github.com/cloudsql-cache/cloudsql-cache/internal/testredis"
 )
 
 // leaseEnv is a Redis client, a key prefix private to the test (its keys
@@ -23,36 +22,12 @@ type leaseEnv struct {
 
 func newLeaseEnv(t *testing.T, cfgYAML string) *leaseEnv {
 	t.Helper()
-	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
-	ctx := context.Background()
-	if err := c.Ping(ctx).Err(); err != nil {
-		t.Fatalf("Redis at 127.0.0.1:6379 is required: %v", err)
-	}
-	var b [6]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		t.Fatal(err)
-	}
-	prefix := "lease-" + hex.EncodeToString(b[:]) + ":"
+	c, prefix := testredis.Shared(t)
 	cfg, err := cdc.ParseConfig([]byte("prefix: \"" + prefix + "\"\n" + cfgYAML))
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := New(c, cfg, Options{})
-	t.Cleanup(func() {
-		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		if err := s.Close(cctx); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-		keys, err := c.Keys(ctx, prefix+"*").Result() // the prefix is random and glob-free
-		if err == nil && len(keys) > 0 {
-			err = c.Del(ctx, keys...).Err()
-		}
-		if err != nil {
-			t.Errorf("cleanup: %v", err)
-		}
-		_ = c.Close()
-	})
+	s := newTestStore(t, c, cfg, Options{})
 	return &leaseEnv{c: c, prefix: prefix, table: "shop.items", store: s}
 }
 
@@ -281,7 +256,7 @@ func TestLeaseBatchAndScriptReload(t *testing.T) {
 	e.apply(t, cdc.OpCreate, keys[1], []byte(`{"id":"b"}`), cdc.NewVersion(1, 1, 0))
 	e.apply(t, cdc.OpDelete, keys[2], nil, cdc.NewVersion(1, 2, 0))
 	// Without the scripts cached (a restarted server), the batch loads them.
-	pc := redis.NewClient(&redis.Options{Addr: startPrivateRedis(t).addr()})
+	pc := redis.NewClient(&redis.Options{Addr: testredis.StartPrivate(t).Addr()})
 	defer pc.Close()
 	if err := pc.ScriptFlush(ctx).Err(); err != nil {
 		t.Fatal(err)

@@ -488,16 +488,16 @@ func noScript(cmds []*redis.Cmd) []int {
 	return missing
 }
 
-// evalAll runs script once per call in one pipeline; call(i) gives the key
+// evalAll runs script once per call in one pipeline; call(i) gives the keys
 // and arguments of the i-th. Commands that find the script missing (SCRIPT
 // FLUSH, a restarted or failed-over server) are sent again after SCRIPT
 // LOAD. A connection failure leaves its error on every command.
-func evalAll(ctx context.Context, c redis.UniversalClient, script *redis.Script, n int, call func(i int) (string, []any)) []*redis.Cmd {
+func evalAll(ctx context.Context, c redis.UniversalClient, script *redis.Script, n int, call func(i int) ([]string, []any)) []*redis.Cmd {
 	cmds := make([]*redis.Cmd, n)
 	pipe := c.Pipeline()
 	for i := range cmds {
-		key, args := call(i)
-		cmds[i] = script.EvalSha(ctx, pipe, []string{key}, args...)
+		keys, args := call(i)
+		cmds[i] = script.EvalSha(ctx, pipe, keys, args...)
 	}
 	_, _ = pipe.Exec(ctx) // errors are on the commands
 	missing := noScript(cmds)
@@ -512,8 +512,8 @@ func evalAll(ctx context.Context, c redis.UniversalClient, script *redis.Script,
 	}
 	pipe = c.Pipeline()
 	for _, i := range missing {
-		key, args := call(i)
-		cmds[i] = script.EvalSha(ctx, pipe, []string{key}, args...)
+		keys, args := call(i)
+		cmds[i] = script.EvalSha(ctx, pipe, keys, args...)
 	}
 	_, _ = pipe.Exec(ctx)
 	return cmds

@@ -51,8 +51,8 @@ func (s *Store) truncateNode(ctx context.Context, c redis.UniversalClient, match
 	for {
 		keys, next, err := c.ScanType(ctx, cursor, match, int64(s.opts.TruncateBatch), "hash").Result()
 		if err == nil && len(keys) > 0 {
-			cmds := evalAll(ctx, c, truncateScript, len(keys), func(i int) (string, []any) {
-				return keys[i], []any{string(v)}
+			cmds := evalAll(ctx, c, truncateScript, len(keys), func(i int) ([]string, []any) {
+				return keys[i : i+1], []any{string(v)}
 			})
 			for _, cmd := range cmds {
 				if cmd.Err() != nil {

@@ -8,11 +8,11 @@ import (
 	"time"
 
 	"github.com/cloudsql-cache/cloudsql-cache/cdc"
+	"github.com/cloudsql-cache/cloudsql-cache/internal/testredis"
 )
 
 func TestTruncateRacingWrites(t *testing.T) {
-	c := sharedRedis(t)
-	prefix := storeTestPrefix(t, c)
+	c, prefix := testredis.Shared(t)
 	ctx := context.Background()
 	s := New(c, testConfig(prefix), Options{TruncateBatch: 50})
 	const table, rows = "db.rep", 2000

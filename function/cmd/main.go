@@ -4,6 +4,13 @@
 // deployed function (see function.NewFromEnv). It stops gracefully on
 // SIGINT/SIGTERM, flushing the store's checkpoint.
 //
+// PPROF_ADDR, when set (for example 127.0.0.1:6060), also serves
+// net/http/pprof under /debug/pprof/ on that separate address, so the
+// function can be profiled under load (bench -cpuprofile does this). It is
+// never served on PORT: profiles expose the process's internals and a CPU
+// profile costs CPU, so keep it on a loopback address. Unset, nothing is
+// served beyond PORT.
+//
 // It does not use funcframework.Start: that serves a private ServeMux with
 // http.ListenAndServe, so it can neither add /metrics nor shut down
 // gracefully.
@@ -16,6 +23,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
@@ -47,9 +55,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	ln, err := net.Listen("tcp", ":"+svc.Port)
 	if err != nil {
-		closeCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
-		defer cancel()
-		return errors.Join(fmt.Errorf("PORT: %w", err), svc.Close(closeCtx))
+		return closeAfter(svc, fmt.Errorf("PORT: %w", err))
+	}
+	var pprofSrv *http.Server
+	pprofServed := make(chan error, 1)
+	if addr := getenv("PPROF_ADDR"); addr != "" {
+		pln, err := net.Listen("tcp", addr)
+		if err != nil {
+			_ = ln.Close()
+			return closeAfter(svc, fmt.Errorf("PPROF_ADDR: %w", err))
+		}
+		fmt.Fprintf(stderr, "cloudsql-cache: serving net/http/pprof on http://%s/debug/pprof/\n", pln.Addr())
+		pprofSrv = &http.Server{Handler: pprofMux(), ReadHeaderTimeout: 10 * time.Second}
+		go func() { pprofServed <- pprofSrv.Serve(pln) }()
 	}
 	fmt.Fprintf(stderr, "cloudsql-cache: serving the push function on http://%s/ (metrics at /metrics)\n", ln.Addr())
 	srv := &http.Server{Handler: svc.Mux(), ReadHeaderTimeout: 10 * time.Second}
@@ -60,9 +78,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	select {
 	case <-ctx.Done():
 	case serveErr = <-served:
+	case serveErr = <-pprofServed:
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
+	if pprofSrv != nil {
+		// Not graceful: a running CPU profile would hold the shutdown for
+		// its whole duration.
+		_ = pprofSrv.Close()
+	}
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		serveErr = errors.Join(serveErr, fmt.Errorf("shutdown: %w", err))
 	}
@@ -74,4 +98,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	fmt.Fprintln(stderr, "cloudsql-cache: stopped")
 	return serveErr
+}
+
+// closeAfter closes svc after a start-up failure err.
+func closeAfter(svc *function.Service, err error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	return errors.Join(err, svc.Close(ctx))
+}
+
+// pprofMux serves net/http/pprof's handlers on a mux of its own, never on
+// the push function's.
+func pprofMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
 }

@@ -3,9 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,10 +14,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cloudsql-cache/cloudsql-cache/internal/testredis"
 	"github.com/cloudsql-cache/cloudsql-cache/redisstore"
 )
 
@@ -41,43 +39,74 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-var listening = regexp.MustCompile(`serving the push function on (http://\S+)/`)
+var (
+	listening      = regexp.MustCompile(`serving the push function on (http://\S+)/`)
+	pprofListening = regexp.MustCompile(`serving net/http/pprof on (http://\S+)/debug/pprof/`)
+)
 
-func TestRunServesOnePushAndStops(t *testing.T) {
-	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
-	defer c.Close()
-	require.NoError(t, c.Ping(context.Background()).Err(), "the test needs Redis on 127.0.0.1:6379")
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	prefix := "test:cmd:" + hex.EncodeToString(b) + ":"
-	t.Cleanup(func() {
-		keys, _ := c.Keys(context.Background(), prefix+"*").Result()
-		if len(keys) > 0 {
-			c.Del(context.Background(), keys...)
-		}
-	})
+// running is run in a goroutine, serving until stop.
+type running struct {
+	stdout, stderr *syncBuffer
+	cancel         context.CancelFunc
+	done           chan error
+}
 
-	env := map[string]string{"PORT": "0", "CACHE_PREFIX": prefix}
-	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+// startRun starts run with env and waits for the line saying where it
+// serves the push function; it returns that base URL.
+func startRun(t *testing.T, env map[string]string) (*running, string) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, nil, func(k string) string { return env[k] }, stdout, stderr) }()
-
-	var base string
+	r := &running{stdout: &syncBuffer{}, stderr: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- run(ctx, nil, func(k string) string { return env[k] }, r.stdout, r.stderr) }()
+	t.Cleanup(func() { r.stop(t) })
 	deadline := time.Now().Add(10 * time.Second)
-	for base == "" {
-		if m := listening.FindStringSubmatch(stderr.String()); m != nil {
-			base = m[1]
-			break
+	for {
+		if m := listening.FindStringSubmatch(r.stderr.String()); m != nil {
+			return r, m[1]
 		}
 		select {
-		case err := <-done:
-			t.Fatalf("run ended early: %v; stderr: %s", err, stderr.String())
+		case err := <-r.done:
+			r.done <- err // for stop
+			t.Fatalf("run ended early: %v; stderr: %s", err, r.stderr.String())
 		default:
 		}
-		require.True(t, time.Now().Before(deadline), "no listening line; stderr: %s", stderr.String())
+		require.True(t, time.Now().Before(deadline), "no listening line; stderr: %s", r.stderr.String())
 		time.Sleep(10 * time.Millisecond) // polling interval
 	}
+}
+
+// stop cancels run's context (what SIGINT/SIGTERM does in main) and returns
+// run's error; later calls return nil.
+func (r *running) stop(t *testing.T) error {
+	t.Helper()
+	if r.cancel == nil {
+		return nil
+	}
+	r.cancel()
+	r.cancel = nil
+	select {
+	case err := <-r.done:
+		return err
+	case <-time.After(15 * time.Second):
+		t.Fatal("run did not stop")
+		return nil
+	}
+}
+
+// get returns the status and body of a GET of url.
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, string(body)
+}
+
+func TestRunServesOnePushAndStops(t *testing.T) {
+	c, prefix := testredis.Shared(t)
+	r, base := startRun(t, map[string]string{"PORT": "0", "CACHE_PREFIX": prefix})
 
 	now := time.Now().UnixMilli()
 	data := fmt.Sprintf(`{"before":null,"after":{"id":3,"name":"x"},"source":{"name":"s","ts_ms":%d,"db":"shop",`+
@@ -90,25 +119,16 @@ func TestRunServesOnePushAndStops(t *testing.T) {
 	resp.Body.Close()
 	assert.Equal(t, http.StatusNoContent, resp.StatusCode)
 
-	resp, err = http.Get(base + "/metrics")
-	require.NoError(t, err)
-	metrics, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	assert.Contains(t, string(metrics), `cdc_messages_total{table="shop.items",outcome="applied"} 1`)
+	_, metrics := get(t, base+"/metrics")
+	assert.Contains(t, metrics, `cdc_messages_total{table="shop.items",outcome="applied"} 1`)
 
 	d, err := c.HGet(context.Background(), prefix+"shop.items:3", "d").Result()
 	require.NoError(t, err)
 	assert.Equal(t, `{"id":3,"name":"x"}`, d)
 
-	cancel() // what SIGINT/SIGTERM does in main
-	select {
-	case err := <-done:
-		require.NoError(t, err)
-	case <-time.After(15 * time.Second):
-		t.Fatal("run did not stop")
-	}
-	assert.Contains(t, stderr.String(), "stopped")
-	assert.Contains(t, stdout.String(), `"table":"shop.items"`, "the final summary entry is written on shutdown")
+	require.NoError(t, r.stop(t))
+	assert.Contains(t, r.stderr.String(), "stopped")
+	assert.Contains(t, r.stdout.String(), `"table":"shop.items"`, "the final summary entry is written on shutdown")
 	// The checkpoint was flushed by the store's Close.
 	n, err := c.Exists(context.Background(), redisstore.CheckpointKey(prefix)).Result()
 	require.NoError(t, err)
@@ -123,4 +143,40 @@ func TestRunRejectsArgumentsAndBadConfig(t *testing.T) {
 	}, io.Discard, io.Discard)
 	require.Error(t, err)
 	assert.True(t, strings.HasPrefix(err.Error(), "PORT:"), err.Error())
+}
+
+func TestPprofAddrServesProfilesApartFromPort(t *testing.T) {
+	_, prefix := testredis.Shared(t)
+	r, base := startRun(t, map[string]string{"PORT": "0", "CACHE_PREFIX": prefix, "PPROF_ADDR": "127.0.0.1:0"})
+	m := pprofListening.FindStringSubmatch(r.stderr.String())
+	require.NotNil(t, m, "no pprof line; stderr: %s", r.stderr.String())
+	require.NotEqual(t, base, m[1])
+
+	code, index := get(t, m[1]+"/debug/pprof/")
+	assert.Equal(t, http.StatusOK, code)
+	assert.Contains(t, index, "goroutine")
+	code, _ = get(t, m[1]+"/debug/pprof/cmdline")
+	assert.Equal(t, http.StatusOK, code)
+
+	// The public port does not serve them.
+	code, public := get(t, base+"/debug/pprof/")
+	assert.NotEqual(t, http.StatusOK, code)
+	assert.NotContains(t, public, "goroutine")
+	require.NoError(t, r.stop(t))
+}
+
+func TestRunWithoutPprofAddrServesNoProfiles(t *testing.T) {
+	_, prefix := testredis.Shared(t)
+	r, _ := startRun(t, map[string]string{"PORT": "0", "CACHE_PREFIX": prefix})
+	require.NoError(t, r.stop(t))
+	assert.NotContains(t, r.stderr.String(), "pprof")
+}
+
+func TestRunRejectsBadPprofAddr(t *testing.T) {
+	_, prefix := testredis.Shared(t)
+	err := run(context.Background(), nil, func(k string) string {
+		return map[string]string{"PORT": "0", "CACHE_PREFIX": prefix, "PPROF_ADDR": "127.0.0.1:notaport"}[k]
+	}, io.Discard, io.Discard)
+	require.Error(t, err)
+	assert.True(t, strings.HasPrefix(err.Error(), "PPROF_ADDR:"), err.Error())
 }

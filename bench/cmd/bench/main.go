@@ -481,13 +481,20 @@ func parseBenchmarkCSV(out []byte) (float64, error) {
 }
 
 // profile takes a CPU profile of the function under the concurrency-50
-// load (schema-enveloped events).
+// load (schema-enveloped events), from the net/http/pprof server the
+// function binary serves on PPROF_ADDR.
 func (b *bencher) profile(ctx context.Context) error {
-	bins, err := b.build(ctx, "./bench/cmd/fnpprof")
+	bins, err := b.build(ctx, "./function/cmd")
 	if err != nil {
 		return err
 	}
-	fn, err := start(ctx, bins[0], b.prefix+"fn:", b.redisURL(), filepath.Join(b.tmp, "function.log"))
+	pprofPort, err := freePort()
+	if err != nil {
+		return err
+	}
+	pprofURL := fmt.Sprintf("http://127.0.0.1:%d/", pprofPort)
+	fn, err := start(ctx, bins[0], b.prefix+"fn:", b.redisURL(), filepath.Join(b.tmp, "function.log"),
+		"PPROF_ADDR=127.0.0.1:"+strconv.Itoa(pprofPort))
 	if err != nil {
 		return err
 	}
@@ -506,7 +513,7 @@ func (b *bencher) profile(ctx context.Context) error {
 		_, err := b.measure(ctx, "c=50 profiled", fn, bodies, bench.LoadConfig{Concurrency: 50, Duration: time.Duration(secs+2) * time.Second})
 		loadDone <- err
 	}()
-	resp, err := http.Get(fmt.Sprintf("%sdebug/pprof/profile?seconds=%d", fn.url, secs))
+	resp, err := http.Get(fmt.Sprintf("%sdebug/pprof/profile?seconds=%d", pprofURL, secs))
 	if err != nil {
 		return err
 	}

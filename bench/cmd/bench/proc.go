@@ -26,10 +26,11 @@ type server struct {
 
 func (s *server) pid() int { return s.cmd.Process.Pid }
 
-// start runs bin with a free port, the Redis URL and the key prefix as its
-// only environment (so nothing from the caller's shell changes its
-// configuration), logs to logPath, and waits until it answers.
-func start(ctx context.Context, bin, prefix, redisURL, logPath string) (*server, error) {
+// start runs bin with a free port, the Redis URL, the key prefix and
+// extraEnv ("NAME=value") as its only environment (so nothing from the
+// caller's shell changes its configuration), logs to logPath, and waits
+// until it answers.
+func start(ctx context.Context, bin, prefix, redisURL, logPath string, extraEnv ...string) (*server, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -40,6 +41,7 @@ func start(ctx context.Context, bin, prefix, redisURL, logPath string) (*server,
 	}
 	cmd := exec.Command(bin)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "PORT=" + strconv.Itoa(port), "REDIS_URL=" + redisURL, "CACHE_PREFIX=" + prefix}
+	cmd.Env = append(cmd.Env, extraEnv...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		logf.Close()
