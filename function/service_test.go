@@ -14,9 +14,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/cloudsql-cache/cloudsql-cache/internal/testlog"
 
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	"cloud.google.com/go/pubsub/v2/pstest"
@@ -102,24 +103,6 @@ func envelope(id int, data []byte) []byte {
 	return b
 }
 
-// syncBuffer is a goroutine-safe writer.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // summaries returns the summary payloads among the JSON log lines.
 func summaries(t *testing.T, out string) []map[string]any {
 	t.Helper()
@@ -137,7 +120,7 @@ func summaries(t *testing.T, out string) []map[string]any {
 
 func TestServiceServesPushMetricsHealth(t *testing.T) {
 	c, prefix := testredis.Shared(t)
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	svc, err := function.NewFromEnv(context.Background(),
 		env(map[string]string{"CACHE_PREFIX": prefix, "SUMMARY_INTERVAL": "1h"}), function.WithLogOutput(logs))
 	require.NoError(t, err)

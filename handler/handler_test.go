@@ -57,7 +57,7 @@ func TestWrappedAppliedStaleDeletedIgnored(t *testing.T) {
 	assert.Equal(t, uint64(3), cust.Apply.Count)
 	assert.Equal(t, uint64(3), cust.CommitLag.Count)
 	assert.Equal(t, uint64(3), cust.Queue.Count)
-	assert.Empty(t, r.logs.Lines(t), "no log line per applied change")
+	assert.Empty(t, logLines(t, r.logs), "no log line per applied change")
 	assert.Empty(t, r.rejected(t))
 }
 
@@ -121,7 +121,7 @@ func TestMalformedParkedInRedisStream(t *testing.T) {
 	assert.Equal(t, string(envelope), third["payload"])
 
 	assert.Equal(t, uint64(3), r.h.Metrics().Total().Outcomes[cdc.OutcomeRejected])
-	lines := r.logs.Lines(t)
+	lines := logLines(t, r.logs)
 	require.Len(t, lines, 3, "one log line per reject")
 	assert.Equal(t, "cdc message rejected", lines[0]["msg"])
 	assert.Equal(t, "m-1", lines[0]["message_id"])
@@ -141,7 +141,7 @@ func TestParkFailureIs5xx(t *testing.T) {
 	tot := r.h.Metrics().Total()
 	assert.Equal(t, uint64(1), tot.Outcomes[cdc.OutcomeFailed])
 	assert.Zero(t, tot.Outcomes[cdc.OutcomeRejected])
-	lines := r.logs.Lines(t)
+	lines := logLines(t, r.logs)
 	require.Len(t, lines, 1)
 	assert.Equal(t, "cdc park failed", lines[0]["msg"])
 }
@@ -199,7 +199,7 @@ func TestStoreErrorIs503AndRecovers(t *testing.T) {
 	second := push{data: event("c", 2, "two@example.com", 20, now), id: "2", publishTime: publishTime, orderingKey: keyOf(2)}
 	require.Equal(t, http.StatusServiceUnavailable, r.pushWrapped(second))
 	assert.Equal(t, uint64(1), r.h.Metrics().Tables()["inventory.customers"].Outcomes[cdc.OutcomeFailed])
-	lines := r.logs.Lines(t)
+	lines := logLines(t, r.logs)
 	require.NotEmpty(t, lines)
 	assert.Equal(t, "cdc apply failed", lines[len(lines)-1]["msg"])
 

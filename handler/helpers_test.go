@@ -10,10 +10,10 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/cloudsql-cache/cloudsql-cache/internal/testlog"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
@@ -24,41 +24,13 @@ import (
 	"github.com/cloudsql-cache/cloudsql-cache/redisstore"
 )
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-// Lines returns the JSON log lines written so far.
-func (s *syncBuffer) Lines(t testing.TB) []map[string]any {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []map[string]any
-	for _, line := range strings.Split(strings.TrimSpace(s.b.String()), "\n") {
-		if line == "" {
-			continue
-		}
-		var m map[string]any
-		require.NoError(t, json.Unmarshal([]byte(line), &m), line)
-		out = append(out, m)
-	}
-	return out
-}
-
 // rig is a handler on the real decoder and store.
 type rig struct {
 	h      *handler.Handler
 	redis  *redis.Client
 	prefix string
 	store  *redisstore.Store
-	logs   *syncBuffer
+	logs   *testlog.Buffer
 }
 
 type rigOpt func(*handler.Config)
@@ -79,7 +51,7 @@ func newRig(t testing.TB, c *redis.Client, prefix, yaml string, opts ...rigOpt) 
 		require.NoError(t, err)
 	}
 	cfg.Prefix = prefix + cfg.Prefix // keep a config's own prefix under the test's
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	log := slog.New(slog.NewJSONHandler(logs, nil))
 	store := redisstore.New(c, cfg, redisstore.Options{Logger: log})
 	t.Cleanup(func() {
@@ -217,4 +189,12 @@ func httptestDo(h http.Handler, body []byte) *httptest.ResponseRecorder {
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body)))
 	return rec
+}
+
+// logLines returns the JSON log lines written so far.
+func logLines(t testing.TB, logs *testlog.Buffer) []map[string]any {
+	t.Helper()
+	lines, err := logs.JSONLines()
+	require.NoError(t, err)
+	return lines
 }

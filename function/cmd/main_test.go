@@ -10,9 +10,10 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/cloudsql-cache/cloudsql-cache/internal/testlog"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -21,24 +22,6 @@ import (
 	"github.com/cloudsql-cache/cloudsql-cache/redisstore"
 )
 
-// syncBuffer is a goroutine-safe writer.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 var (
 	listening      = regexp.MustCompile(`serving the push function on (http://\S+)/`)
 	pprofListening = regexp.MustCompile(`serving net/http/pprof on (http://\S+)/debug/pprof/`)
@@ -46,7 +29,7 @@ var (
 
 // running is run in a goroutine, serving until stop.
 type running struct {
-	stdout, stderr *syncBuffer
+	stdout, stderr *testlog.Buffer
 	cancel         context.CancelFunc
 	done           chan error
 }
@@ -56,7 +39,7 @@ type running struct {
 func startRun(t *testing.T, env map[string]string) (*running, string) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{stdout: &syncBuffer{}, stderr: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	r := &running{stdout: &testlog.Buffer{}, stderr: &testlog.Buffer{}, cancel: cancel, done: make(chan error, 1)}
 	go func() { r.done <- run(ctx, nil, func(k string) string { return env[k] }, r.stdout, r.stderr) }()
 	t.Cleanup(func() { r.stop(t) })
 	deadline := time.Now().Add(10 * time.Second)
