@@ -113,11 +113,25 @@ func AppendFloat(dst []byte, f float64, bits int) []byte {
 // AppendDecimal appends a DECIMAL(p,s) as a JSON string with exactly scale
 // decimals, from its unscaled integer value.
 func AppendDecimal(dst []byte, unscaled *big.Int, scale int) []byte {
-	digits := unscaled.String()
-	neg := false
-	if digits[0] == '-' {
-		neg, digits = true, digits[1:]
+	var buf [48]byte
+	digits := new(big.Int).Abs(unscaled).Append(buf[:0], 10)
+	return appendScaled(dst, unscaled.Sign() < 0, digits, scale)
+}
+
+// AppendDecimalInt64 is AppendDecimal for an unscaled value that fits an
+// int64, without big.Int (the common case on the change stream's hot path).
+func AppendDecimalInt64(dst []byte, unscaled int64, scale int) []byte {
+	u := uint64(unscaled)
+	if unscaled < 0 {
+		u = -u // two's complement: right for math.MinInt64 too
 	}
+	var buf [24]byte
+	return appendScaled(dst, unscaled < 0, strconv.AppendUint(buf[:0], u, 10), scale)
+}
+
+// appendScaled writes the decimal digits of an unscaled magnitude with the
+// point placed scale digits from the right, quoted.
+func appendScaled(dst []byte, neg bool, digits []byte, scale int) []byte {
 	dst = append(dst, '"')
 	if neg {
 		dst = append(dst, '-')
@@ -129,8 +143,13 @@ func AppendDecimal(dst []byte, unscaled *big.Int, scale int) []byte {
 		}
 		return append(dst, '"')
 	}
-	for len(digits) <= scale {
-		digits = "0" + digits
+	if len(digits) <= scale {
+		dst = append(dst, '0', '.')
+		for i := len(digits); i < scale; i++ {
+			dst = append(dst, '0')
+		}
+		dst = append(dst, digits...)
+		return append(dst, '"')
 	}
 	dst = append(dst, digits[:len(digits)-scale]...)
 	dst = append(dst, '.')

@@ -165,3 +165,15 @@ func TestAppendBytesBitsGeometryJSON(t *testing.T) {
 	assert.ErrorContains(t, err, "json column")
 	assert.Equal(t, "x", string(got), "dst unchanged on error")
 }
+
+// The int64 fast path must agree with the big.Int one, edges included.
+func TestAppendDecimalInt64MatchesBig(t *testing.T) {
+	for _, n := range []int64{0, 1, -1, 5, -5, 99, 100, -100, 123456789, math.MaxInt64, math.MinInt64, math.MinInt64 + 1} {
+		for _, scale := range []int{0, 1, 2, 5, 19, 25} {
+			want := AppendDecimal(nil, big.NewInt(n), scale)
+			if got := AppendDecimalInt64(nil, n, scale); string(got) != string(want) {
+				t.Errorf("AppendDecimalInt64(%d, %d) = %s, want %s", n, scale, got, want)
+			}
+		}
+	}
+}

@@ -578,7 +578,7 @@ func appendUnscaled(dst, b []byte, scale int, quoted bool) []byte {
 		if !quoted {
 			return strconv.AppendInt(dst, n, 10)
 		}
-		return appendScaledInt(dst, n, scale)
+		return cdc.AppendDecimalInt64(dst, n, scale)
 	}
 	v := new(big.Int).SetBytes(b)
 	if b[0]&0x80 != 0 { // negative: subtract 2^(8*len)
@@ -588,42 +588,6 @@ func appendUnscaled(dst, b []byte, scale int, quoted bool) []byte {
 		return v.Append(dst, 10)
 	}
 	return cdc.AppendDecimal(dst, v, scale)
-}
-
-// appendScaledInt is cdc.AppendDecimal for an int64, without big.Int.
-func appendScaledInt(dst []byte, n int64, scale int) []byte {
-	var buf [24]byte
-	digits := strconv.AppendUint(buf[:0], absU(n), 10)
-	dst = append(dst, '"')
-	if n < 0 {
-		dst = append(dst, '-')
-	}
-	if scale <= 0 {
-		dst = append(dst, digits...)
-		for i := 0; i < -scale; i++ {
-			dst = append(dst, '0')
-		}
-		return append(dst, '"')
-	}
-	if len(digits) <= scale {
-		dst = append(dst, '0', '.')
-		for i := len(digits); i < scale; i++ {
-			dst = append(dst, '0')
-		}
-		dst = append(dst, digits...)
-		return append(dst, '"')
-	}
-	dst = append(dst, digits[:len(digits)-scale]...)
-	dst = append(dst, '.')
-	dst = append(dst, digits[len(digits)-scale:]...)
-	return append(dst, '"')
-}
-
-func absU(n int64) uint64 {
-	if n < 0 {
-		return uint64(-(n + 1)) + 1
-	}
-	return uint64(n)
 }
 
 // geometry converts Debezium's spatial struct {wkb, srid} (Point also has

@@ -1,25 +1,12 @@
 package debezium
 
 import (
-	"math"
-	"math/big"
 	"testing"
 	"time"
 
-	"github.com/cloudsql-cache/cloudsql-cache/cdc"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// appendScaledInt must agree with cdc.AppendDecimal, which the MySQL path uses.
-func TestAppendScaledIntMatchesCDC(t *testing.T) {
-	for _, n := range []int64{0, 1, -1, 5, -5, 99, 100, -100, 123456789, math.MaxInt64, math.MinInt64, math.MinInt64 + 1} {
-		for _, scale := range []int{0, 1, 2, 5, 19, 25} {
-			want := cdc.AppendDecimal(nil, big.NewInt(n), scale)
-			assert.Equal(t, string(want), string(appendScaledInt(nil, n, scale)), "%d/%d", n, scale)
-		}
-	}
-}
 
 func TestAppendUnscaled(t *testing.T) {
 	for _, tc := range []struct {
