@@ -278,7 +278,7 @@ func isIntOrNull(v []byte) bool {
 		return true
 	}
 	return v[0] != '"' && v[0] != '{' && v[0] != '[' && v[0] != 't' && v[0] != 'f' &&
-		bytes.IndexAny(v, ".eE") < 0
+		!bytes.ContainsAny(v, ".eE")
 }
 
 func setBad(bad *error, what string) {
