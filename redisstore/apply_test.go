@@ -262,3 +262,25 @@ func TestApplyAfterClose(t *testing.T) {
 		t.Fatalf("ApplyBatch after Close: %v", res[0].Err)
 	}
 }
+
+// ApplyCommand must call the script exactly as the store does: the record it
+// writes is the store's, and the store's version check then holds against it.
+func TestApplyCommandMatchesStore(t *testing.T) {
+	c, prefix := testredis.Shared(t)
+	s := newTestStore(t, c, testConfig(prefix), Options{})
+	ctx := context.Background()
+	key := prefix + "db.rep:cmd"
+	src, keys, args := ApplyCommand(prefix, "db.rep", key, ver(2, 50), rowJSON(7, 1))
+	argv := make([]any, len(args))
+	for i, a := range args {
+		argv[i] = a
+	}
+	if code, err := c.Eval(ctx, src, keys, argv...).Int(); err != nil || code != codeWritten {
+		t.Fatalf("script via ApplyCommand: code %d, %v", code, err)
+	}
+	checkRecord(t, c, "via ApplyCommand", key, map[string]string{"v": string(ver(2, 50)), "d": string(rowJSON(7, 1))}, 0)
+	out, err := s.Apply(ctx, cdc.Change{Op: cdc.OpUpdate, Table: "db.rep", Key: key, Version: ver(2, 40), Row: rowJSON(7, 2)})
+	if err != nil || out != cdc.OutcomeStale {
+		t.Fatalf("older change after ApplyCommand's write: %v %v, want stale", out, err)
+	}
+}

@@ -7,6 +7,8 @@
 //
 // A record is one hash per row (design section 2): v (version), d (row
 // JSON), t ("1": deleted), l (fill lease). A change writes only when its
-// version is above the stored one, so duplicates and reordering converge on
-// the newest change; TTLs bound what a lost change can leave behind.
+// version is above the stored one and above its table's truncate watermark
+// (TruncatedKey), so duplicates and reordering converge on the newest
+// change and a truncated row never comes back; TTLs bound what a lost
+// change can leave behind.
 package redisstore

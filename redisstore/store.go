@@ -96,8 +96,9 @@ type Store struct {
 
 	// requests recycles Apply's requests with their result channels.
 	requests sync.Pool
-	// applySha is the apply script's SHA-1, boxed once for every EVALSHA.
-	applySha any
+	// applySha is the apply script's SHA-1 and truncated the watermark
+	// hash's key (TruncatedKey), boxed once for every EVALSHA.
+	applySha, truncated any
 
 	restoreWarnings, truncateErrors, checkpointErrors atomic.Int64
 	applyPipelines, applyCalls                        atomic.Int64
@@ -109,7 +110,7 @@ type Store struct {
 type request struct {
 	ch   cdc.Change
 	args []any       // the whole EVALSHA command; aliases argv
-	argv [9]any      // backing array of args, so a request is one allocation
+	argv [11]any     // backing array of args, so a request is one allocation
 	res  Result      // set by exec
 	done chan Result // buffered: the drainer never waits for a caller that gave up
 }
@@ -145,6 +146,7 @@ func New(client redis.UniversalClient, cfg *cdc.Config, opts Options) *Store {
 		cancelBg:   cancel,
 		ck:         newCheckpoints(CheckpointKey(cfg.Prefix)),
 		applySha:   applyScript.Hash(),
+		truncated:  TruncatedKey(cfg.Prefix),
 	}
 	go s.checkpointTicker()
 	return s
@@ -164,7 +166,7 @@ func (s *Store) Apply(ctx context.Context, ch cdc.Change) (cdc.Outcome, error) {
 	if r == nil {
 		r = &request{done: make(chan Result, 1)}
 	}
-	if res, ok := s.prepare(r, ch); !ok {
+	if res, ok := s.prepare(ctx, r, ch); !ok {
 		s.recycle(r)
 		return res.Outcome, res.Err
 	}
@@ -274,7 +276,7 @@ func (s *Store) ApplyBatch(ctx context.Context, changes []cdc.Change) []Result {
 		all  = make([]request, len(changes))
 	)
 	for i, ch := range changes {
-		res, ok := s.prepare(&all[i], ch)
+		res, ok := s.prepare(ctx, &all[i], ch)
 		if !ok {
 			results[i] = res
 			continue
@@ -338,9 +340,12 @@ func (s *Store) Stats() Stats {
 func (s *Store) Warnings() int64 { return s.restoreWarnings.Load() }
 
 // prepare checks a change and fills r with it and its EVALSHA of the apply
-// script. ok is false, with the result, when no round trip is needed
-// (ignored, truncate started, invalid). The caller is counted in s.active.
-func (s *Store) prepare(r *request, ch cdc.Change) (res Result, ok bool) {
+// script. ok is false, with the result, when the change needs no apply
+// script (ignored, truncate, invalid). A truncate raises the table's
+// watermark here, synchronously, so its outcome means no older change can
+// write any more; its scan then runs in the background. The caller is
+// counted in s.active.
+func (s *Store) prepare(ctx context.Context, r *request, ch cdc.Change) (res Result, ok bool) {
 	if ch.Op == cdc.OpIgnore {
 		return Result{Outcome: cdc.OutcomeIgnored}, false
 	}
@@ -352,8 +357,15 @@ func (s *Store) prepare(r *request, ch cdc.Change) (res Result, ok bool) {
 		return invalid(ch, err.Error()), false
 	}
 	if ch.Op == cdc.OpTruncate {
-		s.startTruncate(ch)
+		stale, err := s.raiseWatermark(ctx, ch)
+		if err != nil {
+			return Result{Outcome: cdc.OutcomeFailed, Err: err}, false
+		}
 		s.observe(s.bg, []cdc.Change{ch})
+		if stale {
+			return Result{Outcome: cdc.OutcomeStale}, false
+		}
+		s.startTruncate(ch)
 		return Result{Outcome: cdc.OutcomeApplied}, false
 	}
 	if ch.Key == "" {
@@ -366,22 +378,22 @@ func (s *Store) prepare(r *request, ch cdc.Change) (res Result, ok bool) {
 	// The command is built here, whole, rather than by Script.EvalSha, which
 	// would copy the arguments into a slice of its own and box the key list.
 	r.ch = ch
-	r.argv[0], r.argv[1], r.argv[2], r.argv[3] = "evalsha", s.applySha, 1, ch.Key
-	r.argv[4], r.argv[6] = string(ch.Version), refresh
+	r.argv[0], r.argv[1], r.argv[2], r.argv[3], r.argv[4] = "evalsha", s.applySha, 2, ch.Key, s.truncated
+	r.argv[5], r.argv[7], r.argv[9] = string(ch.Version), refresh, ch.Table
 	switch {
 	case ch.Op == cdc.OpDelete:
-		r.argv[5], r.argv[7] = kindTombstone, ttlMs(s.tombstoneTTL())
-		r.args = r.argv[:8]
+		r.argv[6], r.argv[8] = kindTombstone, ttlMs(s.tombstoneTTL())
+		r.args = r.argv[:10]
 	case !ch.Op.IsUpsert():
 		return invalid(ch, fmt.Sprintf("unknown op %q", ch.Op)), false
 	case t.Mode == cdc.ModeInvalidate:
-		r.argv[5], r.argv[7] = kindMarker, ttlMs(s.tombstoneTTL())
-		r.args = r.argv[:8]
+		r.argv[6], r.argv[8] = kindMarker, ttlMs(s.tombstoneTTL())
+		r.args = r.argv[:10]
 	case len(ch.Row) == 0:
 		return invalid(ch, "no row"), false
 	default:
-		r.argv[5], r.argv[7], r.argv[8] = kindRow, ttlMs(t.TTL), ch.Row
-		r.args = r.argv[:9]
+		r.argv[6], r.argv[8], r.argv[10] = kindRow, ttlMs(t.TTL), ch.Row
+		r.args = r.argv[:11]
 	}
 	return Result{}, true
 }

@@ -15,6 +15,24 @@ import (
 // overwritten by later changes).
 const truncateAttempts = 8
 
+// TruncatedKey is the truncate watermark hash of a key prefix (namespace):
+// field "db.table", value the version of the newest truncate applied to
+// that table. No change at or below it is written, so a redelivery older
+// than a truncate cannot bring back a row the truncate's scan removed.
+func TruncatedKey(prefix string) string { return prefix + "__cdc:truncated" }
+
+// raiseWatermark records a truncate in the watermark hash before its scan
+// starts, so no older change writes behind the scan. stale is true when a
+// newer truncate is already recorded: its scan removes everything this one
+// would.
+func (s *Store) raiseWatermark(ctx context.Context, ch cdc.Change) (stale bool, err error) {
+	code, err := watermarkScript.Run(ctx, s.client, []string{TruncatedKey(s.cfg.Prefix)}, ch.Table, string(ch.Version)).Int64()
+	if err != nil {
+		return false, fmt.Errorf("redisstore: truncate %s: watermark: %w", ch.Table, err)
+	}
+	return code < 0, nil
+}
+
 // startTruncate removes, in the background, every record of the table
 // older than the truncate. The caller is counted in s.active, so Close
 // waits for it.

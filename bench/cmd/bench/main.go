@@ -43,6 +43,7 @@ import (
 	"github.com/cloudsql-cache/cloudsql-cache/bench"
 	"github.com/cloudsql-cache/cloudsql-cache/cdc"
 	"github.com/cloudsql-cache/cloudsql-cache/handler"
+	"github.com/cloudsql-cache/cloudsql-cache/redisstore"
 )
 
 func main() {
@@ -393,14 +394,6 @@ func (b *bencher) verifyApplied(ctx context.Context, fnPrefix string) error {
 // round trip, over fresh random keys so nearly every call writes a row.
 func (b *bencher) evalsha(ctx context.Context, sampleBody []byte) (point, error) {
 	p := point{label: fmt.Sprintf("redis-benchmark EVALSHA c=50 -P 1 (%d calls)", b.cfg.evalCalls)}
-	src, err := scriptSource("redisstore", "applyScript")
-	if err != nil {
-		return p, err
-	}
-	sha, err := b.rdb.ScriptLoad(ctx, src).Result()
-	if err != nil {
-		return p, err
-	}
 	row, err := afterImage(sampleBody)
 	if err != nil {
 		return p, err
@@ -410,11 +403,16 @@ func (b *bencher) evalsha(ctx context.Context, sampleBody []byte) (point, error)
 		return p, err
 	}
 	evalPrefix := b.prefix + "evalsha:"
-	version := string(cdc.NewVersion(3, 1<<40, 0))
-	// ARGV as redisstore's applyScript takes it: version, kind d, refresh
-	// off, no TTL, row JSON.
+	// The store's own call: record key (fresh for nearly every call) and
+	// truncate watermark, then version, kind, refresh, TTL, table, row.
+	src, keys, argv := redisstore.ApplyCommand(evalPrefix, "shop.orders", evalPrefix+"shop.orders:__rand_int__", cdc.NewVersion(3, 1<<40, 0), []byte(row))
+	sha, err := b.rdb.ScriptLoad(ctx, src).Result()
+	if err != nil {
+		return p, err
+	}
 	args := []string{"-h", host, "-p", port, "-c", "50", "-n", strconv.Itoa(b.cfg.evalCalls), "-r", "100000000", "-P", "1", "--csv",
-		"EVALSHA", sha, "1", evalPrefix + "shop.orders:__rand_int__", version, "d", "0", "0", row}
+		"EVALSHA", sha, strconv.Itoa(len(keys))}
+	args = append(append(args, keys...), argv...)
 	r0, err := bench.RedisCPU(ctx, b.rdb)
 	if err != nil {
 		return p, err

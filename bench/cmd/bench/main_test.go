@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -39,36 +37,6 @@ func TestReplaceSweep(t *testing.T) {
 	}
 	if _, err := replaceSweep([]byte(sweepStart), "x"); err == nil {
 		t.Fatal("missing end marker accepted")
-	}
-}
-
-func TestScriptSource(t *testing.T) {
-	dir := t.TempDir()
-	src := "package p\n\nimport \"github.com/redis/go-redis/v9\"\n\nvar other = 1\n\nvar applyScript = redis.NewScript(`\nreturn 'hi'\n`)\n\nvar notScript = len(\"x\")\n"
-	if err := os.WriteFile(filepath.Join(dir, "a.go"), []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	got, err := scriptSource(dir, "applyScript")
-	if err != nil || got != "\nreturn 'hi'\n" {
-		t.Fatalf("got %q, %v", got, err)
-	}
-	if _, err := scriptSource(dir, "missing"); err == nil {
-		t.Fatal("missing variable found")
-	}
-	if _, err := scriptSource(dir, "notScript"); err == nil {
-		t.Fatal("a non-script variable accepted")
-	}
-}
-
-// The real store's script must be findable, and must be the apply script:
-// it reads the version and writes the row.
-func TestScriptSourceOfRedisstore(t *testing.T) {
-	got, err := scriptSource(filepath.Join("..", "..", "..", "redisstore"), "applyScript")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(got, "HGET") || !strings.Contains(got, "HSET") {
-		t.Fatalf("not the apply script: %s", got)
 	}
 }
 
