@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 
 	"github.com/cloudsql-cache/cloudsql-cache/debezium"
 )
@@ -24,9 +25,10 @@ type pushBuffers struct {
 // a message is parked or logged.
 type message struct {
 	data []byte
-	// attributes are an unwrapped push's (from its headers); attrsJSON is a
-	// wrapped push's attributes object, decoded only for parking.
-	attributes   map[string]string
+	// header is an unwrapped push's request header and attrsJSON a wrapped
+	// push's attributes object: either is turned into attributes only for
+	// parking, never on the path of an applied change.
+	header       http.Header
 	attrsJSON    []byte
 	id           []byte
 	publishTime  []byte
@@ -36,8 +38,11 @@ type message struct {
 
 // attrs returns the message attributes, nil when there are none.
 func (m *message) attrs() map[string]string {
-	if m.attributes != nil || len(m.attrsJSON) == 0 {
-		return m.attributes
+	if m.header != nil {
+		return headerAttributes(m.header)
+	}
+	if len(m.attrsJSON) == 0 {
+		return nil
 	}
 	var a map[string]string
 	// parseEnvelope checked every value is a string or null.

@@ -265,27 +265,33 @@ func (h *Handler) putBuffers(pb *pushBuffers) {
 }
 
 // unwrappedMessage reads the metadata of an unwrapped push from its headers.
-// Every other header but the transport's own is taken for a message
-// attribute (Pub/Sub writes attributes as headers named like them).
 func unwrappedMessage(body []byte, hdr http.Header) message {
-	m := message{
+	return message{
 		data:         body,
+		header:       hdr,
 		id:           []byte(hdr.Get(headerMessageID)),
 		publishTime:  []byte(hdr.Get(headerPublishTime)),
 		orderingKey:  []byte(hdr.Get(headerOrderingKey)),
 		subscription: []byte(hdr.Get(headerSubscription)),
 	}
+}
+
+// headerAttributes returns an unwrapped push's message attributes: every
+// header but the transport's own (Pub/Sub writes attributes as headers named
+// like them), nil when there are none.
+func headerAttributes(hdr http.Header) map[string]string {
+	var attrs map[string]string
 	for name, vals := range hdr {
 		if len(vals) == 0 || transportHeaders[name] || strings.HasPrefix(name, "X-Goog-Pubsub-") ||
 			strings.HasPrefix(name, "X-Forwarded-") || strings.HasPrefix(name, "X-Cloud-") {
 			continue
 		}
-		if m.attributes == nil {
-			m.attributes = make(map[string]string)
+		if attrs == nil {
+			attrs = make(map[string]string)
 		}
-		m.attributes[strings.ToLower(name)] = vals[0]
+		attrs[strings.ToLower(name)] = vals[0]
 	}
-	return m
+	return attrs
 }
 
 // transportHeaders are request headers that belong to HTTP or to Google's
