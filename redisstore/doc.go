@@ -1,7 +1,7 @@
 // Package redisstore is the cache's record format on Redis (go-redis v9): the
 // apply path that writes change-stream events as versioned rows, tombstones
-// and markers with one atomic Lua script per change, background truncates,
-// and the per-server checkpoint hash. The read path's fill leases live here
+// and markers with one atomic Lua script per batch of changes, background
+// truncates, and the per-server checkpoint hash. The read path's fill leases live here
 // too, so that every script touching a record sits beside the format it
 // relies on.
 //

@@ -32,8 +32,8 @@ type Options struct {
 	// TruncateBatch is a truncate's SCAN COUNT and delete pipeline size;
 	// default 500.
 	TruncateBatch int
-	// MaxBatch caps how many concurrent Apply calls go in one pipeline;
-	// default 256.
+	// MaxBatch caps how many changes go in one apply script call (one
+	// Redis command); default 256.
 	MaxBatch int
 	// Now is the clock for checkpoint times and rate limits; default time.Now.
 	Now func() time.Time
@@ -57,9 +57,10 @@ type Stats struct {
 	TruncateErrors int64
 	// CheckpointErrors counts failed checkpoint writes (each is retried).
 	CheckpointErrors int64
-	// ApplyPipelines counts the pipelines that carried Apply calls, and
-	// ApplyCalls the calls they carried: their ratio is the batch size
-	// the coalescing achieves.
+	// ApplyPipelines counts the apply script calls that carried Apply
+	// calls (one each unless a batch exceeds MaxBatch), and ApplyCalls the
+	// Apply calls they carried: their ratio is the batch size the
+	// coalescing achieves.
 	ApplyPipelines, ApplyCalls int64
 }
 
@@ -104,15 +105,16 @@ type Store struct {
 	applyPipelines, applyCalls                        atomic.Int64
 }
 
-// request is one change on its way to Redis: its EVALSHA arguments and,
-// for an Apply call queued behind a pipeline in flight, where its result
-// goes.
+// request is one change on its way to Redis: its part of the apply
+// script's arguments and, for an Apply call queued behind a pipeline in
+// flight, where its result goes.
 type request struct {
-	ch   cdc.Change
-	args []any       // the whole EVALSHA command; aliases argv
-	argv [11]any     // backing array of args, so a request is one allocation
-	res  Result      // set by exec
-	done chan Result // buffered: the drainer never waits for a caller that gave up
+	ch      cdc.Change
+	kind    string      // kindRow, kindTombstone or kindMarker
+	refresh string      // "1" in refresh mode
+	ttl     int64       // ms; 0 none
+	res     Result      // set by exec
+	done    chan Result // buffered: the drainer never waits for a caller that gave up
 }
 
 // New builds a Store over a go-redis client (a *redis.Client or a cluster
@@ -156,7 +158,7 @@ func New(client redis.UniversalClient, cfg *cdc.Config, opts Options) *Store {
 // means a transient failure (Redis unreachable, timeout: answer 503 so
 // Pub/Sub retries), ctx's error when the caller gave up (the change may
 // still be applied, which is harmless), or wraps ErrInvalid. Concurrent
-// calls are coalesced into pipelines; a lone call is sent at once.
+// calls are coalesced into batches; a lone call is sent at once.
 func (s *Store) Apply(ctx context.Context, ch cdc.Change) (cdc.Outcome, error) {
 	if !s.enter() {
 		return cdc.OutcomeFailed, ErrClosed
@@ -198,9 +200,7 @@ func (s *Store) Apply(ctx context.Context, ch cdc.Change) (cdc.Outcome, error) {
 // recycle returns a request whose result has been taken to the pool,
 // dropping its references to the change.
 func (s *Store) recycle(r *request) {
-	r.ch, r.res = cdc.Change{}, Result{}
-	clear(r.argv[:])
-	r.args = nil
+	*r = request{done: r.done}
 	s.requests.Put(r)
 }
 
@@ -259,8 +259,9 @@ func (s *Store) drain() {
 	}
 }
 
-// ApplyBatch applies several changes in one pipeline; results[i] belongs to
-// changes[i]. Each change is applied atomically on its own.
+// ApplyBatch applies several changes, in order, in one script call per
+// MaxBatch of them, all in one pipeline; results[i] belongs to changes[i].
+// Each change is applied atomically, with its own result.
 func (s *Store) ApplyBatch(ctx context.Context, changes []cdc.Change) []Result {
 	results := make([]Result, len(changes))
 	if !s.enter() {
@@ -339,8 +340,8 @@ func (s *Store) Stats() Stats {
 // repointed Debezium (Stats().RestoreWarnings).
 func (s *Store) Warnings() int64 { return s.restoreWarnings.Load() }
 
-// prepare checks a change and fills r with it and its EVALSHA of the apply
-// script. ok is false, with the result, when the change needs no apply
+// prepare checks a change and fills r with it and its arguments of the
+// apply script. ok is false, with the result, when the change needs no apply
 // script (ignored, truncate, invalid). A truncate raises the table's
 // watermark here, synchronously, so its outcome means no older change can
 // write any more; its scan then runs in the background. The caller is
@@ -371,29 +372,21 @@ func (s *Store) prepare(ctx context.Context, r *request, ch cdc.Change) (res Res
 	if ch.Key == "" {
 		return invalid(ch, "no key"), false
 	}
-	refresh := "0"
+	r.ch, r.refresh = ch, "0"
 	if t.Mode == cdc.ModeRefresh {
-		refresh = "1"
+		r.refresh = "1"
 	}
-	// The command is built here, whole, rather than by Script.EvalSha, which
-	// would copy the arguments into a slice of its own and box the key list.
-	r.ch = ch
-	r.argv[0], r.argv[1], r.argv[2], r.argv[3], r.argv[4] = "evalsha", s.applySha, 2, ch.Key, s.truncated
-	r.argv[5], r.argv[7], r.argv[9] = string(ch.Version), refresh, ch.Table
 	switch {
 	case ch.Op == cdc.OpDelete:
-		r.argv[6], r.argv[8] = kindTombstone, ttlMs(s.tombstoneTTL())
-		r.args = r.argv[:10]
+		r.kind, r.ttl = kindTombstone, ttlMs(s.tombstoneTTL())
 	case !ch.Op.IsUpsert():
 		return invalid(ch, fmt.Sprintf("unknown op %q", ch.Op)), false
 	case t.Mode == cdc.ModeInvalidate:
-		r.argv[6], r.argv[8] = kindMarker, ttlMs(s.tombstoneTTL())
-		r.args = r.argv[:10]
+		r.kind, r.ttl = kindMarker, ttlMs(s.tombstoneTTL())
 	case len(ch.Row) == 0:
 		return invalid(ch, "no row"), false
 	default:
-		r.argv[6], r.argv[8], r.argv[10] = kindRow, ttlMs(t.TTL), ch.Row
-		r.args = r.argv[:11]
+		r.kind, r.ttl = kindRow, ttlMs(t.TTL)
 	}
 	return Result{}, true
 }
@@ -432,20 +425,25 @@ func ttlMs(d time.Duration) int64 {
 	return max(d.Milliseconds(), 1)
 }
 
-// exec runs the apply script for each request in one pipeline and sets
-// each request's result.
+// exec applies the requests in order with one apply script call per
+// MaxBatch of them, all in one pipeline, and sets each request's result.
 func (s *Store) exec(ctx context.Context, reqs []*request) {
-	cmds := make([]*redis.Cmd, len(reqs))
+	chunks := make([][]*request, 0, (len(reqs)+s.opts.MaxBatch-1)/s.opts.MaxBatch)
+	for len(reqs) > 0 {
+		n := min(len(reqs), s.opts.MaxBatch)
+		chunks, reqs = append(chunks, reqs[:n]), reqs[n:]
+	}
+	cmds := make([]*redis.Cmd, len(chunks))
 	send := func(only []int) {
 		pipe := s.client.Pipeline()
 		for _, i := range only {
-			cmds[i] = redis.NewCmd(ctx, reqs[i].args...)
-			cmds[i].SetFirstKeyPos(3) // KEYS[1], for cluster routing
+			cmds[i] = redis.NewCmd(ctx, s.applyArgs(chunks[i])...)
+			cmds[i].SetFirstKeyPos(3) // the watermark hash, for cluster routing
 			_ = pipe.Process(ctx, cmds[i])
 		}
 		_, _ = pipe.Exec(ctx) // errors are on the commands
 	}
-	all := make([]int, len(reqs))
+	all := make([]int, len(chunks))
 	for i := range all {
 		all[i] = i
 	}
@@ -460,31 +458,61 @@ func (s *Store) exec(ctx context.Context, reqs []*request) {
 			send(missing)
 		}
 	}
-	done := make([]cdc.Change, 0, len(reqs))
+	var done []cdc.Change
 	for i, cmd := range cmds {
-		r := reqs[i]
-		code, err := cmd.Int64()
-		if err != nil {
-			r.res = Result{Outcome: cdc.OutcomeFailed, Err: fmt.Errorf("redisstore: apply %s: %w", r.ch.Key, err)}
-			continue
+		vals, err := cmd.Slice()
+		if err == nil && len(vals) != len(chunks[i]) {
+			err = fmt.Errorf("%d results for %d changes", len(vals), len(chunks[i]))
 		}
-		switch code {
-		case codeWritten:
-			r.res = Result{Outcome: cdc.OutcomeApplied}
-			if r.ch.Op == cdc.OpDelete {
-				r.res.Outcome = cdc.OutcomeDeleted
+		for j, r := range chunks[i] {
+			if err != nil {
+				r.res = Result{Outcome: cdc.OutcomeFailed, Err: fmt.Errorf("redisstore: apply %s: %w", r.ch.Key, err)}
+				continue
 			}
-		case codeStale:
-			r.res = Result{Outcome: cdc.OutcomeStale}
-		case codeAbsent:
-			r.res = Result{Outcome: cdc.OutcomeIgnored}
-		default:
-			r.res = Result{Outcome: cdc.OutcomeFailed, Err: fmt.Errorf("redisstore: apply %s: unexpected script result %d", r.ch.Key, code)}
-			continue
+			r.res = applyResult(r.ch, vals[j])
+			if r.res.Err == nil {
+				done = append(done, r.ch)
+			}
 		}
-		done = append(done, r.ch)
 	}
 	s.observe(ctx, done)
+}
+
+// applyArgs is the EVALSHA command of the apply script for a batch.
+func (s *Store) applyArgs(batch []*request) []any {
+	args := make([]any, 0, 4+len(batch)*(1+applyArgs))
+	args = append(args, "evalsha", s.applySha, 1+len(batch), s.truncated)
+	for _, r := range batch {
+		args = append(args, r.ch.Key)
+	}
+	for _, r := range batch {
+		var row []byte
+		if r.kind == kindRow {
+			row = r.ch.Row
+		}
+		args = append(args, string(r.ch.Version), r.kind, r.refresh, r.ttl, r.ch.Table, row)
+	}
+	return args
+}
+
+// applyResult reads one change's element of the apply script's answer.
+func applyResult(ch cdc.Change, val any) Result {
+	code, ok := val.(int64)
+	if !ok {
+		return Result{Outcome: cdc.OutcomeFailed, Err: fmt.Errorf("redisstore: apply %s: %v", ch.Key, val)}
+	}
+	switch code {
+	case codeWritten:
+		if ch.Op == cdc.OpDelete {
+			return Result{Outcome: cdc.OutcomeDeleted}
+		}
+		return Result{Outcome: cdc.OutcomeApplied}
+	case codeStale:
+		return Result{Outcome: cdc.OutcomeStale}
+	case codeAbsent:
+		return Result{Outcome: cdc.OutcomeIgnored}
+	}
+	return Result{Outcome: cdc.OutcomeFailed, Err: fmt.Errorf("redisstore: apply %s: unexpected script result %d", ch.Key, code)}
 }
 
 // noScript returns the indexes of the commands that found their script
