@@ -16,15 +16,18 @@ type EventOptions struct {
 	Keys        int    // distinct primary keys, cycled in order so every key sees growing versions
 	TopicPrefix string // Debezium topic.prefix, also source.name
 	DB          string
-	Table       string           // a changegen model table: "orders" is the wide one
+	Table       string           // a changegen model table: "customers" (4 columns) or "orders" (18, the wide one)
 	Seed        uint64           // row values are pseudo-random from this seed
 	Clock       func() time.Time // the ts_ms fields and publishTime; nil means time.Now
 }
 
-// DefaultEventOptions is the benchmark's table: shop.orders, changegen's 18
-// columns of mixed MySQL types, 10,000 rows.
+// DefaultEventOptions is the benchmark's headline table: shop.customers,
+// the Debezium tutorial's 4 columns, 10,000 rows (ids 1001 on). Its
+// schema-enveloped events carry about 3 KB of data and schemaless ones
+// about 0.7 KB, the 2-3 KB events the benchmark's issue asks for; set Table
+// to "orders" for changegen's 18-column wide rows.
 func DefaultEventOptions(schema bool) EventOptions {
-	return EventOptions{Schema: schema, Keys: 10000, TopicPrefix: "bench", DB: "shop", Table: "orders", Seed: 1}
+	return EventOptions{Schema: schema, Keys: 10000, TopicPrefix: "bench", DB: "shop", Table: "customers", Seed: 1}
 }
 
 // Generator writes changegen's Debezium MySQL change events for one table,

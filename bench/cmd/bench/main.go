@@ -1,22 +1,27 @@
 // Command bench is `make bench`: the end-to-end benchmark of the push
-// function against the naive baseline and against the apply script alone.
-// Run it from the module root (go run ./bench/cmd/bench). It builds
-// ./function/cmd and ./bench/naive into a temporary directory, starts them
-// on 127.0.0.1 against the machine's Redis under a bench-only key prefix
-// (deleted afterwards), and measures:
+// function against the naive baseline, an empty HTTP handler and the apply
+// script alone. Run it from the module root (go run ./bench/cmd/bench). It
+// builds ./function/cmd, ./bench/naive and ./bench/floor into a temporary
+// directory, starts them one at a time on 127.0.0.1 with GOMAXPROCS=1 (-procs;
+// a Cloud Run instance here has 1 vCPU) against the machine's Redis under a
+// bench-only key prefix (deleted afterwards), and measures, with events of
+// the 4-column customers table unless said otherwise:
 //
 //   - closed loops at concurrency 1, 8, 50 and 200 with schema-enveloped
-//     events (events/s, latency, function CPU and Redis CPU per event), and
-//     concurrency 50 with schemaless events;
+//     events (events/s, latency, function CPU and Redis CPU per event),
+//     concurrency 50 with the 18-column orders table's schema-enveloped
+//     events, and concurrency 50 with schemaless events;
 //   - an open loop at 5,000 events/s: p50 and p99 latency from the
 //     scheduled send time;
 //   - the naive handler at concurrency 50;
+//   - the empty handler (bench/floor) at concurrency 50: the net/http floor
+//     under the function's CPU;
 //   - redis-benchmark calling the apply script by EVALSHA, one call per
 //     round trip at concurrency 50: calls/s and Redis CPU per call.
 //
-// It prints the "bench:" and "bench-noschema:" summary lines and writes the
-// table into README.md between the bench:sweep markers. With -cpuprofile it
-// instead profiles the function under the concurrency-50 load.
+// It prints the "bench:", "bench-noschema:" and "bench-floor:" summary lines
+// and writes the table into README.md between the bench:sweep markers. With
+// -cpuprofile it instead profiles the function under the concurrency-50 load.
 package main
 
 import (
@@ -33,6 +38,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -67,6 +73,7 @@ type config struct {
 	rate       float64
 	rateTime   time.Duration
 	evalCalls  int
+	procs      int // GOMAXPROCS of the started servers; 0 leaves it to Go
 	cpuprofile string
 }
 
@@ -83,6 +90,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.Float64Var(&c.rate, "rate", 5000, "open-loop offered rate, events/s")
 	fs.DurationVar(&c.rateTime, "rate-d", 8*time.Second, "open-loop duration")
 	fs.IntVar(&c.evalCalls, "evalsha-n", 100000, "redis-benchmark EVALSHA calls")
+	fs.IntVar(&c.procs, "procs", 1, "GOMAXPROCS of the function, naive and empty-handler servers (0: Go's default); the load generator is not limited")
 	fs.StringVar(&c.cpuprofile, "cpuprofile", "", "only profile the function under the concurrency-50 load, writing the CPU profile here")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -104,6 +112,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	if c.events < 1000 || c.rate <= 0 || c.evalCalls < 1000 {
 		return c, errors.New("-n and -evalsha-n must be at least 1000 and -rate positive")
+	}
+	if c.procs < 0 {
+		return c, errors.New("-procs must be 0 (Go's default) or positive")
 	}
 	return c, nil
 }
@@ -176,12 +187,12 @@ type point struct {
 }
 
 func (b *bencher) all(ctx context.Context, stdout io.Writer) error {
-	bins, err := b.build(ctx, "./function/cmd", "./bench/naive")
+	bins, err := b.build(ctx, "./function/cmd", "./bench/naive", "./bench/floor")
 	if err != nil {
 		return err
 	}
 	fnPrefix := b.prefix + "fn:"
-	fn, err := start(ctx, bins[0], fnPrefix, b.redisURL(), filepath.Join(b.tmp, "function.log"))
+	fn, err := start(ctx, bins[0], fnPrefix, b.redisURL(), filepath.Join(b.tmp, "function.log"), b.procsEnv()...)
 	if err != nil {
 		return err
 	}
@@ -195,6 +206,7 @@ func (b *bencher) all(ctx context.Context, stdout io.Writer) error {
 	if _, err := b.measure(ctx, "warm-up", fn, schema.Batch(2000), bench.LoadConfig{Concurrency: 50}); err != nil {
 		return err
 	}
+	closed50 := bench.LoadConfig{Concurrency: 50, Duration: b.cfg.pointTime}
 	var sweep []point
 	var at50 point
 	for _, c := range b.cfg.sweep {
@@ -207,17 +219,26 @@ func (b *bencher) all(ctx context.Context, stdout io.Writer) error {
 			at50 = p
 		}
 	}
-	noOpts := bench.DefaultEventOptions(false)
-	noschema, err := bench.NewGenerator(noOpts, schema.Pos())
+	// Each later generator starts above the previous one's positions, so
+	// its changes are applied, not answered as stale.
+	wideOpts := bench.DefaultEventOptions(true)
+	wideOpts.Table = "orders"
+	wide, err := bench.NewGenerator(wideOpts, schema.Pos())
 	if err != nil {
 		return err
 	}
-	noPoint, err := b.measure(ctx, "c=50 no schema", fn, noschema.Batch(b.cfg.events), bench.LoadConfig{Concurrency: 50, Duration: b.cfg.pointTime})
+	widePoint, err := b.measure(ctx, "c=50 orders (18 cols)", fn, wide.Batch(b.cfg.events), closed50)
 	if err != nil {
 		return err
 	}
-	// The open loop continues above the schemaless run's positions, so its
-	// changes are applied, not answered as stale.
+	noschema, err := bench.NewGenerator(bench.DefaultEventOptions(false), wide.Pos())
+	if err != nil {
+		return err
+	}
+	noPoint, err := b.measure(ctx, "c=50 no schema", fn, noschema.Batch(b.cfg.events), closed50)
+	if err != nil {
+		return err
+	}
 	later, err := bench.NewGenerator(bench.DefaultEventOptions(true), noschema.Pos())
 	if err != nil {
 		return err
@@ -232,12 +253,14 @@ func (b *bencher) all(ctx context.Context, stdout io.Writer) error {
 	}
 	fn.stop()
 
-	naive, err := start(ctx, bins[1], b.prefix+"naive:", b.redisURL(), filepath.Join(b.tmp, "naive.log"))
+	// The naive handler and the floor ignore versions, so they take the
+	// headline's schema-enveloped customers events from where the sweep
+	// left off.
+	naivePoint, err := b.measureServer(ctx, bins[1], "naive", "naive c=50", false, schema.Batch(b.cfg.events))
 	if err != nil {
 		return err
 	}
-	naivePoint, err := b.measure(ctx, "naive c=50", naive, schema.Batch(b.cfg.events), bench.LoadConfig{Concurrency: 50, Duration: b.cfg.pointTime})
-	naive.stop()
+	floorPoint, err := b.measureServer(ctx, bins[2], "floor", "net/http empty handler c=50", true, schema.Batch(b.cfg.events))
 	if err != nil {
 		return err
 	}
@@ -251,6 +274,8 @@ func (b *bencher) all(ctx context.Context, stdout io.Writer) error {
 		at50.res.EventsPerSec(), at50.cpuUs, at50.redisUs, eval.redisUs, ms(open.res.Quantile(0.5)), ms(open.res.Quantile(0.99)), naivePoint.res.EventsPerSec(), eval.evalPerSec)
 	fmt.Fprintf(stdout, "bench-noschema: events_per_sec=%.0f cpu_us_per_event=%.1f redis_cpu_us_per_event=%.1f\n",
 		noPoint.res.EventsPerSec(), noPoint.cpuUs, noPoint.redisUs)
+	fmt.Fprintf(stdout, "bench-floor: http_floor_cpu_us_per_event=%.1f handler_cpu_us_over_floor=%.1f\n",
+		floorPoint.cpuUs, at50.cpuUs-floorPoint.cpuUs)
 
 	if b.cfg.readme == "" {
 		return nil
@@ -259,11 +284,12 @@ func (b *bencher) all(ctx context.Context, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	redisDesc := "the shared server at " + b.cfg.redisAddr + " (other clients' work counts as Redis CPU)"
+	desc := tableDesc{cores: runtime.NumCPU(), procs: b.cfg.procs, keys: bench.DefaultEventOptions(true).Keys,
+		redis: "the shared server at " + b.cfg.redisAddr + " (other clients' work counts as Redis CPU)"}
 	if b.cfg.private {
-		redisDesc = "a private redis-server (-private-redis)"
+		desc.redis = "a private redis-server (-private-redis)"
 	}
-	table := sweepTable(time.Now(), redisDesc, sweep, []point{noPoint, open, naivePoint, eval})
+	table := sweepTable(time.Now(), desc, sweep, widePoint, noPoint, []point{open, naivePoint, floorPoint, eval})
 	updated, err := replaceSweep(old, table)
 	if err != nil {
 		return err
@@ -271,14 +297,55 @@ func (b *bencher) all(ctx context.Context, stdout io.Writer) error {
 	return os.WriteFile(b.cfg.readme, updated, 0o644)
 }
 
-// sweepTable is the README's generated Markdown.
-func sweepTable(now time.Time, redisDesc string, sweep, extra []point) string {
+// procsEnv is the environment that sets the started servers' GOMAXPROCS.
+func (b *bencher) procsEnv() []string {
+	if b.cfg.procs == 0 {
+		return nil
+	}
+	return []string{"GOMAXPROCS=" + strconv.Itoa(b.cfg.procs)}
+}
+
+// measureServer starts bin (under its own key prefix, logging to
+// name.log), measures bodies at concurrency 50 (after a warm-up of 2,000 of
+// them like the function's, if warm) and stops it.
+func (b *bencher) measureServer(ctx context.Context, bin, name, label string, warm bool, bodies [][]byte) (point, error) {
+	srv, err := start(ctx, bin, b.prefix+name+":", b.redisURL(), filepath.Join(b.tmp, name+".log"), b.procsEnv()...)
+	if err != nil {
+		return point{}, err
+	}
+	defer srv.stop()
+	if warm {
+		if _, err := b.measure(ctx, "warm-up", srv, bodies[:min(2000, len(bodies))], bench.LoadConfig{Concurrency: 50}); err != nil {
+			return point{}, err
+		}
+	}
+	return b.measure(ctx, label, srv, bodies, bench.LoadConfig{Concurrency: 50, Duration: b.cfg.pointTime})
+}
+
+// tableDesc is what the README table's preamble says about the run.
+type tableDesc struct {
+	cores int    // the machine's
+	procs int    // GOMAXPROCS of the servers, 0: Go's default
+	keys  int    // rows the events cycle over
+	redis string // which Redis server, and whether others share it
+}
+
+// sweepTable is the README's generated Markdown: the sweep, the wide-row
+// point, the schemaless point, then the extra rows.
+func sweepTable(now time.Time, d tableDesc, sweep []point, wide, noschema point, extra []point) string {
 	var s strings.Builder
-	fmt.Fprintf(&s, "Generated by `make bench` on %s: one 2-core machine shared by the load generator, the function, Redis and other work, so events/s and latency vary a lot from run to run; CPU per event is the steady figure. Redis: %s. Events are Debezium MySQL changes to an 18-column table; schema-enveloped ones carry %d bytes of data, schemaless ones %d.\n\n",
-		now.UTC().Format("2006-01-02"), redisDesc, sweep[0].dataBytes, extra[0].dataBytes)
-	s.WriteString("| run | events/s | p50 ms | p99 ms | function CPU µs/event | Redis CPU µs/event | answers |\n")
+	procs := fmt.Sprintf("GOMAXPROCS=%d (`-procs %d`; the deployed instances have 1 vCPU)", d.procs, d.procs)
+	if d.procs == 0 {
+		procs = fmt.Sprintf("GOMAXPROCS left to Go's default (`-procs 0`: %d)", d.cores)
+	}
+	fmt.Fprintf(&s, "Generated by `make bench` on %s: one %d-core machine shared by the load generator, the server under test, Redis and other work, so events/s and latency vary a lot from run to run; CPU per event is the steady figure. The servers (function, naive handler, empty handler) ran with %s; the load generator was not limited. Redis: %s. ",
+		now.UTC().Format("2006-01-02"), d.cores, procs, d.redis)
+	fmt.Fprintf(&s, "Events are Debezium MySQL changes (creates, then updates with their before image) to the 4-column `customers` table over %d rows: schema-enveloped ones carry %d bytes of data, schemaless ones %d. The `orders (18 cols)` row posts schema-enveloped changes to an 18-column table of mixed MySQL types instead, %d bytes of data. `net/http empty handler` is bench/floor, a server that reads each body and answers 204: the floor under the function's CPU per event.\n\n",
+		d.keys, sweep[0].dataBytes, noschema.dataBytes, wide.dataBytes)
+	s.WriteString("| run | events/s | p50 ms | p99 ms | server CPU µs/event | Redis CPU µs/event | answers |\n")
 	s.WriteString("|---|---:|---:|---:|---:|---:|---|\n")
-	for _, p := range append(append([]point{}, sweep...), extra...) {
+	rows := append(append(append([]point{}, sweep...), wide, noschema), extra...)
+	for _, p := range rows {
 		if p.evalPerSec > 0 {
 			fmt.Fprintf(&s, "| %s | %.0f | | | | %.1f | |\n", p.label, p.evalPerSec, p.redisUs)
 			continue
@@ -328,7 +395,7 @@ func (b *bencher) measure(ctx context.Context, label string, srv *server, bodies
 	}
 	p.res = res
 	ok := res.OK()
-	fmt.Fprintf(b.stderr, "bench: %-16s %6d events %7.0f/s p50 %7.2f ms p99 %8.2f ms cpu %6.1f µs redis %5.1f µs loadgen %5.1f µs [%s]\n",
+	fmt.Fprintf(b.stderr, "bench: %-27s %6d events %7.0f/s p50 %7.2f ms p99 %8.2f ms cpu %6.1f µs redis %5.1f µs loadgen %5.1f µs [%s]\n",
 		label, res.Sent, res.EventsPerSec(), ms(res.Quantile(0.5)), ms(res.Quantile(0.99)),
 		perEvent(c1-c0, ok), perEvent(r1-r0, ok), perEvent(g1-g0, ok), res.StatusString())
 	// A benchmark of errors measures nothing: allow at most 1% non-2xx.
@@ -380,12 +447,15 @@ func (b *bencher) verifyApplied(ctx context.Context, fnPrefix string) error {
 	if parked > 0 {
 		return fmt.Errorf("the function parked %d events as rejected: the figures would not measure the apply path", parked)
 	}
-	rec, err := b.rdb.HGetAll(ctx, fnPrefix+"shop.orders:1").Result()
-	if err != nil {
-		return err
-	}
-	if len(rec["v"]) != cdc.VersionLen || !strings.HasPrefix(rec["d"], `{"id":1,`) {
-		return fmt.Errorf("row shop.orders:1 not cached as expected: %v", rec)
+	// The first key of each table the function was sent.
+	for _, row := range []struct{ key, id string }{{"shop.customers:1001", "1001"}, {"shop.orders:1", "1"}} {
+		rec, err := b.rdb.HGetAll(ctx, fnPrefix+row.key).Result()
+		if err != nil {
+			return err
+		}
+		if len(rec["v"]) != cdc.VersionLen || !strings.HasPrefix(rec["d"], `{"id":`+row.id+`,`) {
+			return fmt.Errorf("row %s not cached as expected: %v", row.key, rec)
+		}
 	}
 	return nil
 }
@@ -405,7 +475,7 @@ func (b *bencher) evalsha(ctx context.Context, sampleBody []byte) (point, error)
 	evalPrefix := b.prefix + "evalsha:"
 	// The store's own call: record key (fresh for nearly every call) and
 	// truncate watermark, then version, kind, refresh, TTL, table, row.
-	src, keys, argv := redisstore.ApplyCommand(evalPrefix, "shop.orders", evalPrefix+"shop.orders:__rand_int__", cdc.NewVersion(3, 1<<40, 0), []byte(row))
+	src, keys, argv := redisstore.ApplyCommand(evalPrefix, "shop.customers", evalPrefix+"shop.customers:__rand_int__", cdc.NewVersion(3, 1<<40, 0), []byte(row))
 	sha, err := b.rdb.ScriptLoad(ctx, src).Result()
 	if err != nil {
 		return p, err
@@ -492,7 +562,7 @@ func (b *bencher) profile(ctx context.Context) error {
 	}
 	pprofURL := fmt.Sprintf("http://127.0.0.1:%d/", pprofPort)
 	fn, err := start(ctx, bins[0], b.prefix+"fn:", b.redisURL(), filepath.Join(b.tmp, "function.log"),
-		"PPROF_ADDR=127.0.0.1:"+strconv.Itoa(pprofPort))
+		append(b.procsEnv(), "PPROF_ADDR=127.0.0.1:"+strconv.Itoa(pprofPort))...)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -55,10 +58,13 @@ func TestParseBenchmarkCSV(t *testing.T) {
 
 func TestParseFlags(t *testing.T) {
 	c, err := parseFlags(nil, &bytes.Buffer{})
-	if err != nil || len(c.sweep) != 4 || c.sweep[2] != 50 || c.rate != 5000 {
+	if err != nil || len(c.sweep) != 4 || c.sweep[2] != 50 || c.rate != 5000 || c.procs != 1 {
 		t.Fatalf("defaults %+v, %v", c, err)
 	}
-	for _, args := range [][]string{{"-sweep", "1,8"}, {"-sweep", "x,50"}, {"-n", "10"}, {"-rate", "0"}, {"extra"}} {
+	if c, err := parseFlags([]string{"-procs", "0"}, &bytes.Buffer{}); err != nil || c.procs != 0 {
+		t.Fatalf("-procs 0: %+v, %v", c, err)
+	}
+	for _, args := range [][]string{{"-sweep", "1,8"}, {"-sweep", "x,50"}, {"-n", "10"}, {"-rate", "0"}, {"-procs", "-1"}, {"extra"}} {
 		if _, err := parseFlags(args, &bytes.Buffer{}); err == nil {
 			t.Errorf("%v accepted", args)
 		}
@@ -66,14 +72,24 @@ func TestParseFlags(t *testing.T) {
 }
 
 func TestSweepTable(t *testing.T) {
-	p := point{label: "c=50", dataBytes: 6238, cpuUs: 140, redisUs: 15}
-	np := point{label: "c=50 no schema", dataBytes: 1122}
+	p := point{label: "c=50", dataBytes: 3008, cpuUs: 140, redisUs: 15}
+	wide := point{label: "c=50 orders (18 cols)", dataBytes: 6527, cpuUs: 180}
+	np := point{label: "c=50 no schema", dataBytes: 663}
+	fl := point{label: "net/http empty handler c=50", cpuUs: 38}
 	ev := point{label: "redis-benchmark", evalPerSec: 18000, redisUs: 30}
-	got := sweepTable(time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC), "a private redis-server", []point{p}, []point{np, ev})
-	for _, want := range []string{"on 2026-11-25", "Redis: a private redis-server.", "carry 6238 bytes", "schemaless ones 1122", "| c=50 | 0 | 0.00 | 0.00 | 140.0 | 15.0 |", "| redis-benchmark | 18000 | | | | 30.0 | |"} {
+	d := tableDesc{cores: 2, procs: 1, keys: 10000, redis: "a private redis-server"}
+	got := sweepTable(time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC), d, []point{p}, wide, np, []point{fl, ev})
+	for _, want := range []string{"on 2026-11-25", "one 2-core machine", "GOMAXPROCS=1 (`-procs 1`", "Redis: a private redis-server.",
+		"`customers` table over 10000 rows", "carry 3008 bytes", "schemaless ones 663", "instead, 6527 bytes",
+		"| c=50 | 0 | 0.00 | 0.00 | 140.0 | 15.0 |  |\n| c=50 orders (18 cols) | 0 | 0.00 | 0.00 | 180.0 | 0.0 |  |\n| c=50 no schema |",
+		"| net/http empty handler c=50 | 0 | 0.00 | 0.00 | 38.0 |", "| redis-benchmark | 18000 | | | | 30.0 | |"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("table lacks %q:\n%s", want, got)
 		}
+	}
+	d.procs = 0
+	if got := sweepTable(time.Now(), d, []point{p}, wide, np, nil); !strings.Contains(got, "GOMAXPROCS left to Go's default (`-procs 0`: 2)") {
+		t.Errorf("-procs 0 not described:\n%s", got)
 	}
 }
 
@@ -88,10 +104,10 @@ func TestAfterImageAndMeanBytes(t *testing.T) {
 		t.Fatal(err)
 	}
 	var m map[string]any
-	if err := json.Unmarshal([]byte(row), &m); err != nil || m["id"] != 1.0 {
+	if err := json.Unmarshal([]byte(row), &m); err != nil || m["id"] != 1001.0 || len(m) != 4 {
 		t.Fatalf("row %s: %v", row, err)
 	}
-	if n := meanDataBytes([][]byte{body}); n < 600 || n > 1400 { // a create: no before image
+	if n := meanDataBytes([][]byte{body}); n < 300 || n > 1000 { // a create: no before image
 		t.Fatalf("mean data bytes %d", n)
 	}
 	if _, err := afterImage([]byte(`{"message":{"data":"e30="}}`)); err == nil {
@@ -159,5 +175,67 @@ func TestSample(t *testing.T) {
 	}
 	if len(sample(bodies[:5], 10)) != 5 {
 		t.Fatal("short input not returned whole")
+	}
+}
+
+// The floor server answers the benchmark's pushes and nothing else, and is
+// measured like the function, with the -procs limit in its environment.
+func TestFloorServer(t *testing.T) {
+	ctx := context.Background()
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+	defer rdb.Close()
+	ticks, err := bench.ClockTicks(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &bencher{cfg: config{redisAddr: "127.0.0.1:6379", procs: 1, pointTime: 10 * time.Second}, rdb: rdb, ticks: ticks,
+		tmp: t.TempDir(), prefix: fmt.Sprintf("test:benchfloor:%d:", time.Now().UnixNano()), stderr: &bytes.Buffer{}}
+	bins, err := b.build(ctx, "github.com/cloudsql-cache/cloudsql-cache/bench/floor")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := start(ctx, bins[0], b.prefix, b.redisURL(), filepath.Join(b.tmp, "floor.log"), b.procsEnv()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", srv.pid()))
+	if err != nil || !bytes.Contains(env, []byte("\x00GOMAXPROCS=1\x00")) {
+		t.Errorf("floor environment %q lacks GOMAXPROCS=1 (%v)", env, err)
+	}
+	gen, err := bench.NewGenerator(bench.DefaultEventOptions(true), 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, req := range []struct {
+		method, path string
+		body         []byte
+		want         int
+	}{
+		{http.MethodGet, "healthz", nil, http.StatusNoContent},
+		{http.MethodPost, "", gen.Next(), http.StatusNoContent},
+		{http.MethodGet, "", nil, http.StatusMethodNotAllowed},
+		{http.MethodGet, "metrics", nil, http.StatusMethodNotAllowed},
+	} {
+		r, err := http.NewRequest(req.method, srv.url+req.path, bytes.NewReader(req.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != req.want {
+			t.Errorf("%s /%s: %d, want %d", req.method, req.path, resp.StatusCode, req.want)
+		}
+	}
+	srv.stop()
+
+	p, err := b.measureServer(ctx, bins[0], "floor", "floor c=50", true, gen.Batch(3000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.res.OK() != 3000 || p.cpuUs <= 0 || p.dataBytes < 2000 {
+		t.Fatalf("floor point: %d answered 2xx, %.1f µs CPU, %d data bytes", p.res.OK(), p.cpuUs, p.dataBytes)
 	}
 }
