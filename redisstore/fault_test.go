@@ -158,3 +158,84 @@ func TestCoalescing(t *testing.T) {
 		t.Fatalf("%d calls went in %d pipelines, want %d in 3", n, p, calls)
 	}
 }
+
+// TestLinger holds one Apply's call on a paused server, queues changes behind
+// it, and checks that the drainer waits for the batch to fill: early when it
+// reaches MaxBatch, otherwise until the oldest change has waited Linger.
+func TestLinger(t *testing.T) {
+	srv := testredis.StartPrivate(t)
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr(), ReadTimeout: 10 * time.Second})
+	t.Cleanup(func() { _ = c.Close() })
+	ctl := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { _ = ctl.Close() })
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name   string
+		linger time.Duration
+		queued int // changes queued behind the paused call
+		later  int // changes sent once the drainer lingers
+		calls  int // script calls after the paused one
+	}{
+		{"filled to MaxBatch", time.Minute, 3, 2, 1},
+		{"linger expires", 300 * time.Millisecond, 3, 1, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newTestStore(t, c, testConfig(""), Options{MaxBatch: 5, Linger: tc.linger})
+			// Load the script first, so NOSCRIPT retries do not add calls.
+			if _, err := s.Apply(ctx, cdc.Change{Op: cdc.OpDelete, Table: "db.rep", Key: "db.rep:warm", Version: ver(1, 1)}); err != nil {
+				t.Fatal(err)
+			}
+			before := s.Stats()
+			errs := make(chan error, 1+tc.queued+tc.later)
+			apply := func(i int) {
+				go func() {
+					out, err := s.Apply(ctx, cdc.Change{Op: cdc.OpCreate, Table: "db.rep", Key: "db.rep:" + tc.name + strconv.Itoa(i),
+						Version: ver(2, uint64(i+1)), Row: rowJSON(i, 0)})
+					if err == nil && out != cdc.OutcomeApplied {
+						err = errors.New(out.String())
+					}
+					errs <- err
+				}()
+			}
+			if err := ctl.Do(ctx, "CLIENT", "PAUSE", "10000", "WRITE").Err(); err != nil {
+				t.Fatal(err)
+			}
+			apply(0)
+			waitFor(t, "the first call in flight", func() bool {
+				s.mu.Lock()
+				defer s.mu.Unlock()
+				return s.inflight
+			})
+			for i := 1; i <= tc.queued; i++ {
+				apply(i)
+			}
+			waitFor(t, "changes queued behind the paused call", func() bool {
+				s.mu.Lock()
+				defer s.mu.Unlock()
+				return len(s.queue) == tc.queued
+			})
+			if err := ctl.Do(ctx, "CLIENT", "UNPAUSE").Err(); err != nil {
+				t.Fatal(err)
+			}
+			if tc.later > 0 {
+				waitFor(t, "the drainer lingering", func() bool {
+					s.mu.Lock()
+					defer s.mu.Unlock()
+					return s.lingering
+				})
+				for i := 1; i <= tc.later; i++ {
+					apply(tc.queued + i)
+				}
+			}
+			for range 1 + tc.queued + tc.later {
+				if err := <-errs; err != nil {
+					t.Fatal(err)
+				}
+			}
+			after := s.Stats()
+			if p, n := after.ApplyPipelines-before.ApplyPipelines, after.ApplyCalls-before.ApplyCalls; p != int64(1+tc.calls) || n != int64(1+tc.queued+tc.later) {
+				t.Fatalf("%d changes went in %d calls, want %d in %d", n, p, 1+tc.queued+tc.later, 1+tc.calls)
+			}
+		})
+	}
+}
