@@ -47,11 +47,10 @@ func runLoad(ctx context.Context, args []string, _ func(string) string, stdout, 
 		return fmt.Errorf("load: %w", err)
 	}
 	cfg := bench.LoadConfig{URL: *url, Bodies: gen.Batch(*n), Concurrency: *conc, Rate: *rate, Duration: *dur}
-	conns := *conc
 	if *rate > 0 {
-		cfg.Concurrency, conns = 0, 1000
+		cfg.Concurrency = 0
 	}
-	res, err := bench.Load(ctx, bench.NewClient(conns), cfg)
+	res, err := bench.Load(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("load: %w", err)
 	}

@@ -360,10 +360,6 @@ func sweepTable(now time.Time, d tableDesc, sweep []point, wide, noschema point,
 // Redis meanwhile to the answered events.
 func (b *bencher) measure(ctx context.Context, label string, srv *server, bodies [][]byte, lc bench.LoadConfig) (point, error) {
 	lc.URL, lc.Bodies = srv.url, bodies
-	conns := lc.Concurrency
-	if lc.Rate > 0 {
-		conns = 1000
-	}
 	p := point{label: label, dataBytes: meanDataBytes(sample(bodies, 200))}
 	c0, err := bench.ProcCPU(srv.pid(), b.ticks)
 	if err != nil {
@@ -377,7 +373,7 @@ func (b *bencher) measure(ctx context.Context, label string, srv *server, bodies
 	if err != nil {
 		return p, err
 	}
-	res, err := bench.Load(ctx, bench.NewClient(conns), lc)
+	res, err := bench.Load(ctx, lc)
 	if err != nil {
 		return p, err
 	}
