@@ -257,7 +257,11 @@ func (s *Service) Mux() *http.ServeMux {
 	mux.Handle("/", s.handler)
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", metrics.ContentType)
-		if err := s.handler.Metrics().WritePrometheus(w); err != nil {
+		err := s.handler.Metrics().WritePrometheus(w)
+		if err == nil {
+			err = writeStoreMetrics(w, s.store.Stats())
+		}
+		if err != nil {
 			s.log.WarnContext(r.Context(), "writing /metrics failed", "err", err.Error())
 		}
 	})
@@ -265,6 +269,26 @@ func (s *Service) Mux() *http.ServeMux {
 		io.WriteString(w, "ok\n")
 	})
 	return mux
+}
+
+// writeStoreMetrics appends the store's counters to /metrics: how well the
+// apply path batches, and the faults that otherwise reach only the logs.
+func writeStoreMetrics(w io.Writer, st redisstore.Stats) error {
+	p := metrics.NewPromWriter(w)
+	for _, c := range []struct {
+		name, help string
+		v          int64
+	}{
+		{"cdc_apply_calls_total", "Apply script calls (Redis commands) that carried pushed changes.", st.ApplyPipelines},
+		{"cdc_apply_call_changes_total", "Changes those calls carried; divided by cdc_apply_calls_total, the batch size.", st.ApplyCalls},
+		{"cdc_restore_warnings_total", "Changes far below the checkpoint from another MySQL server_id: a restored database or a repointed Debezium.", st.RestoreWarnings},
+		{"cdc_truncate_errors_total", "Truncates abandoned after retries.", st.TruncateErrors},
+		{"cdc_checkpoint_errors_total", "Failed checkpoint writes (each is retried).", st.CheckpointErrors},
+	} {
+		p.Family(c.name, "counter", c.help)
+		p.Counter(c.name, uint64(c.v))
+	}
+	return p.Flush()
 }
 
 // Close writes the last summary, flushes the store (its checkpoint), and

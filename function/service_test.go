@@ -147,6 +147,9 @@ func TestServiceServesPushMetricsHealth(t *testing.T) {
 	assert.Contains(t, resp.Header.Get("Content-Type"), "text/plain; version=0.0.4")
 	assert.Contains(t, string(body), `cdc_messages_total{table="inventory.customers",outcome="applied"} 1`)
 	assert.Contains(t, string(body), `cdc_messages_total{table="unknown",outcome="rejected"} 1`)
+	assert.Contains(t, string(body), "\ncdc_apply_calls_total 1\n", "one apply script call")
+	assert.Contains(t, string(body), "\ncdc_apply_call_changes_total 1\n")
+	assert.Contains(t, string(body), "\ncdc_restore_warnings_total 0\n")
 
 	resp, err = http.Get(srv.URL + "/healthz")
 	require.NoError(t, err)
