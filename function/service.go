@@ -78,8 +78,6 @@ type Service struct {
 //	CACHE_PREFIX      key prefix, overrides the file's
 //	REJECT_TOPIC      projects/P/topics/T: park rejects there instead of the Redis stream
 //	SUMMARY_INTERVAL  how often the per-table summary is logged, default 1m
-//	APPLY_LINGER      how long a batch queued behind a Redis call in flight
-//	                  waits for more changes (redisstore.Options.Linger), default 0
 //
 // A bad setting is an error naming the variable. Redis is not contacted:
 // go-redis connects lazily, so an unreachable Redis gives 503s until it is
@@ -108,12 +106,6 @@ func NewFromEnv(ctx context.Context, getenv func(string) string, opts ...Option)
 	if v := getenv("SUMMARY_INTERVAL"); v != "" {
 		if interval, err = time.ParseDuration(v); err != nil || interval <= 0 {
 			return nil, fmt.Errorf("SUMMARY_INTERVAL: %q is not a positive duration such as 60s", v)
-		}
-	}
-	var linger time.Duration
-	if v := getenv("APPLY_LINGER"); v != "" {
-		if linger, err = time.ParseDuration(v); err != nil || linger < 0 {
-			return nil, fmt.Errorf("APPLY_LINGER: %q is not a duration such as 500us (0: none)", v)
 		}
 	}
 	topic := getenv("REJECT_TOPIC")
@@ -153,7 +145,7 @@ func NewFromEnv(ctx context.Context, getenv func(string) string, opts ...Option)
 	} else {
 		parker = handler.NewRedisParker(s.redis, cfg.Prefix)
 	}
-	s.store = redisstore.New(s.redis, cfg, redisstore.Options{Logger: s.log, Linger: linger})
+	s.store = redisstore.New(s.redis, cfg, redisstore.Options{Logger: s.log})
 	m := handler.NewMetrics()
 	s.handler = handler.New(handler.Config{
 		Decoder:   debezium.NewDecoder(cfg),

@@ -71,8 +71,6 @@ func TestConfigErrorsNameTheSetting(t *testing.T) {
 		{"reject topic", map[string]string{"REJECT_TOPIC": "cdc-rejected"}, []string{"REJECT_TOPIC:", "projects/PROJECT/topics/TOPIC"}},
 		{"summary interval", map[string]string{"SUMMARY_INTERVAL": "often"}, []string{"SUMMARY_INTERVAL:"}},
 		{"summary interval negative", map[string]string{"SUMMARY_INTERVAL": "-1s"}, []string{"SUMMARY_INTERVAL:"}},
-		{"apply linger", map[string]string{"APPLY_LINGER": "soon"}, []string{"APPLY_LINGER:"}},
-		{"apply linger negative", map[string]string{"APPLY_LINGER": "-1ms"}, []string{"APPLY_LINGER:"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			svc, err := function.NewFromEnv(context.Background(), env(tc.env), function.WithLogOutput(io.Discard))

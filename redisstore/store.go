@@ -35,12 +35,6 @@ type Options struct {
 	// MaxBatch caps how many changes go in one apply script call (one
 	// Redis command); default 256.
 	MaxBatch int
-	// Linger is how long changes queued behind a call in flight may wait,
-	// counted from the oldest, for more to join their batch; 0, the
-	// default, sends them as soon as the call returns. A lone change never
-	// waits: only under load, when batches form anyway, does the wait buy
-	// deeper ones, trading latency for Redis CPU.
-	Linger time.Duration
 	// Now is the clock for checkpoint times and rate limits; default time.Now.
 	Now func() time.Time
 }
@@ -82,14 +76,10 @@ type Store struct {
 	// arriving meanwhile queue, and whoever finishes the pipeline hands
 	// the queue to a drainer goroutine, which sends it (up to MaxBatch per
 	// pipeline) until it is empty.
-	mu        sync.Mutex
-	closed    bool
-	inflight  bool
-	queue     []*request
-	lingering bool // the drainer waits for the queue to fill; guarded by mu
-
-	// full wakes a lingering drainer when the queue reaches MaxBatch.
-	full chan struct{}
+	mu       sync.Mutex
+	closed   bool
+	inflight bool
+	queue    []*request
 
 	// active counts Apply and ApplyBatch calls and the drainer; it is only
 	// raised from zero under mu while !closed, so Close can wait for it.
@@ -120,7 +110,6 @@ type Store struct {
 // flight, where its result goes.
 type request struct {
 	ch      cdc.Change
-	queued  time.Time   // when it joined the queue, for Linger
 	kind    string      // kindRow, kindTombstone or kindMarker
 	refresh string      // "1" in refresh mode
 	ttl     int64       // ms; 0 none
@@ -154,7 +143,6 @@ func New(client redis.UniversalClient, cfg *cdc.Config, opts Options) *Store {
 		opts:       opts,
 		log:        opts.Logger,
 		quit:       make(chan struct{}),
-		full:       make(chan struct{}, 1),
 		tickerDone: make(chan struct{}),
 		bg:         bg,
 		cancelBg:   cancel,
@@ -197,15 +185,7 @@ func (s *Store) Apply(ctx context.Context, ch cdc.Change) (cdc.Outcome, error) {
 		s.recycle(r)
 		return res.Outcome, res.Err
 	}
-	r.queued = time.Now()
 	s.queue = append(s.queue, r)
-	if s.lingering && len(s.queue) >= s.opts.MaxBatch {
-		s.lingering = false
-		select {
-		case s.full <- struct{}{}:
-		default:
-		}
-	}
 	s.mu.Unlock()
 	select {
 	case res := <-r.done:
@@ -251,36 +231,16 @@ func (s *Store) handOff() {
 	s.maybeCheckpoint(s.bg, false)
 }
 
-// drain sends the queued Apply calls, one batch at a time, until none are
-// left. A batch smaller than MaxBatch first lingers until its oldest change
-// has waited Linger.
+// drain sends the queued Apply calls, one pipeline at a time, until none
+// are left.
 func (s *Store) drain() {
 	defer s.active.Done()
-	var timer *time.Timer
 	for {
 		s.mu.Lock()
-		s.lingering = false
 		if len(s.queue) == 0 {
 			s.inflight = false
 			s.mu.Unlock()
 			return
-		}
-		if len(s.queue) < s.opts.MaxBatch && s.opts.Linger > 0 {
-			if wait := time.Until(s.queue[0].queued.Add(s.opts.Linger)); wait > 0 {
-				s.lingering = true
-				s.mu.Unlock()
-				if timer == nil {
-					timer = time.NewTimer(wait)
-				} else {
-					timer.Reset(wait)
-				}
-				select {
-				case <-timer.C:
-				case <-s.full:
-					timer.Stop()
-				}
-				continue
-			}
 		}
 		batch := s.queue
 		if len(batch) > s.opts.MaxBatch {

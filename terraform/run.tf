@@ -11,7 +11,6 @@ locals {
       REDIS_CA_CERT    = "${local.redis_ca_dir}/ca.pem"
       REJECT_TOPIC     = google_pubsub_topic.reject.id # projects/P/topics/T
       SUMMARY_INTERVAL = var.function_summary_interval
-      APPLY_LINGER     = var.function_apply_linger
     },
     var.cache_prefix == "" ? {} : { CACHE_PREFIX = var.cache_prefix },
     var.cache_config_yaml == "" ? {} : { CACHE_CONFIG = "${local.config_dir}/cache.yaml" },

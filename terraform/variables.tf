@@ -206,12 +206,6 @@ variable "function_summary_interval" {
   default     = "60s"
 }
 
-variable "function_apply_linger" {
-  description = "APPLY_LINGER: how long changes queued behind a Redis call wait for more to join their batch (\"0\" none; \"1ms\" trades ~1 ms of latency for fewer, fuller script calls on Memorystore)."
-  type        = string
-  default     = "0"
-}
-
 variable "cache_prefix" {
   description = "CACHE_PREFIX for the function (key namespace); empty leaves the config file's prefix."
   type        = string
