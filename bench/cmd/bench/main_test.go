@@ -72,17 +72,19 @@ func TestParseFlags(t *testing.T) {
 }
 
 func TestSweepTable(t *testing.T) {
-	p := point{label: "c=50", dataBytes: 3008, cpuUs: 140, redisUs: 15}
+	p := point{label: "c=50", dataBytes: 3008, cpuUs: 140, redisUs: 15, perCall: 7.25}
 	wide := point{label: "c=50 orders (18 cols)", dataBytes: 6527, cpuUs: 180}
 	np := point{label: "c=50 no schema", dataBytes: 663}
 	fl := point{label: "net/http empty handler c=50", cpuUs: 38}
 	ev := point{label: "redis-benchmark", evalPerSec: 18000, redisUs: 30}
+	ev8 := point{label: "redis-benchmark batched", evalPerSec: 90000, redisUs: 9, perCall: 8}
 	d := tableDesc{cores: 2, procs: 1, keys: 10000, redis: "a private redis-server"}
-	got := sweepTable(time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC), d, []point{p}, wide, np, []point{fl, ev})
+	got := sweepTable(time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC), d, []point{p}, wide, np, []point{fl, ev, ev8})
 	for _, want := range []string{"on 2026-11-25", "one 2-core machine", "GOMAXPROCS=1 (`-procs 1`", "Redis: a private redis-server.",
 		"`customers` table over 10000 rows", "carry 3008 bytes", "schemaless ones 663", "instead, 6527 bytes",
-		"| c=50 | 0 | 0.00 | 0.00 | 140.0 | 15.0 |  |\n| c=50 orders (18 cols) | 0 | 0.00 | 0.00 | 180.0 | 0.0 |  |\n| c=50 no schema |",
-		"| net/http empty handler c=50 | 0 | 0.00 | 0.00 | 38.0 |", "| redis-benchmark | 18000 | | | | 30.0 | |"} {
+		"| c=50 | 0 | 0.00 | 0.00 | 140.0 | 15.0 | 7.2 |  |\n| c=50 orders (18 cols) | 0 | 0.00 | 0.00 | 180.0 | 0.0 |  |  |\n| c=50 no schema |",
+		"| net/http empty handler c=50 | 0 | 0.00 | 0.00 | 38.0 |", "| redis-benchmark | 18000 | | | | 30.0 |  | |",
+		"| redis-benchmark batched | 90000 | | | | 9.0 | 8.0 | |", "with one change a call and with 8"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("table lacks %q:\n%s", want, got)
 		}
@@ -237,5 +239,52 @@ func TestFloorServer(t *testing.T) {
 	}
 	if p.res.OK() != 3000 || p.cpuUs <= 0 || p.dataBytes < 2000 {
 		t.Fatalf("floor point: %d answered 2xx, %.1f µs CPU, %d data bytes", p.res.OK(), p.cpuUs, p.dataBytes)
+	}
+}
+
+// The function's /metrics counts every applied change in some apply script
+// call, so measure can report the batch size the coalescing achieved.
+func TestFunctionApplyCounters(t *testing.T) {
+	ctx := context.Background()
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+	defer rdb.Close()
+	ticks, err := bench.ClockTicks(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &bencher{cfg: config{redisAddr: "127.0.0.1:6379", procs: 1}, rdb: rdb, ticks: ticks,
+		tmp: t.TempDir(), prefix: fmt.Sprintf("test:benchfn:%d:", time.Now().UnixNano()), stderr: &bytes.Buffer{}}
+	t.Cleanup(func() { _, _ = deletePrefix(context.Background(), rdb, b.prefix) })
+	bins, err := b.build(ctx, "github.com/cloudsql-cache/cloudsql-cache/function/cmd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fn, err := start(ctx, bins[0], b.prefix, b.redisURL(), filepath.Join(b.tmp, "function.log"), b.procsEnv()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fn.stop()
+	fn.metrics = true
+	gen, err := bench.NewGenerator(bench.DefaultEventOptions(true), 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls0, changes0, err := fn.applyCounters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := b.measure(ctx, "c=50", fn, gen.Batch(2000), bench.LoadConfig{Concurrency: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls1, changes1, err := fn.applyCounters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if changes1-changes0 != 2000 || calls1 <= calls0 || calls1-calls0 > 2000 {
+		t.Fatalf("2000 changes counted as %v changes in %v calls", changes1-changes0, calls1-calls0)
+	}
+	if want := (changes1 - changes0) / (calls1 - calls0); p.perCall != want {
+		t.Errorf("measure reported %.2f changes a call, the counters %.2f", p.perCall, want)
 	}
 }

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -22,6 +24,45 @@ type server struct {
 	logPath string
 	done    chan struct{} // closed when the process has exited
 	stopped bool
+	metrics bool // serves the function's /metrics, with the store's counters
+}
+
+// applyCounters reads the function's apply script calls and the changes
+// they carried from /metrics; zeros for a server without them.
+func (s *server) applyCounters() (calls, changes float64, err error) {
+	if !s.metrics {
+		return 0, 0, nil
+	}
+	resp, err := http.Get(s.url + "metrics")
+	if err != nil {
+		return 0, 0, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, 0, err
+	}
+	found := 0
+	for _, line := range strings.Split(string(body), "\n") {
+		name, v, ok := strings.Cut(line, " ")
+		if !ok || (name != "cdc_apply_calls_total" && name != "cdc_apply_call_changes_total") {
+			continue
+		}
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("/metrics: %q: %w", line, err)
+		}
+		if name == "cdc_apply_calls_total" {
+			calls = f
+		} else {
+			changes = f
+		}
+		found++
+	}
+	if found != 2 {
+		return 0, 0, fmt.Errorf("/metrics of %s lacks the apply counters", s.url)
+	}
+	return calls, changes, nil
 }
 
 func (s *server) pid() int { return s.cmd.Process.Pid }
