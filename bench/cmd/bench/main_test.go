@@ -233,10 +233,11 @@ func TestFloorServer(t *testing.T) {
 	}
 	srv.stop()
 
-	p, err := b.measureServer(ctx, bins[0], "floor", "floor c=50", true, gen.Batch(3000))
+	ps, err := b.measureServer(ctx, bins[0], "floor", true, loadRun{"floor c=50", gen.Batch(3000), bench.LoadConfig{Concurrency: 50, Duration: b.cfg.pointTime}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	p := ps[0]
 	if p.res.OK() != 3000 || p.cpuUs <= 0 || p.dataBytes < 2000 {
 		t.Fatalf("floor point: %d answered 2xx, %.1f µs CPU, %d data bytes", p.res.OK(), p.cpuUs, p.dataBytes)
 	}
