@@ -184,14 +184,7 @@ func TestSample(t *testing.T) {
 // measured like the function, with the -procs limit in its environment.
 func TestFloorServer(t *testing.T) {
 	ctx := context.Background()
-	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
-	defer rdb.Close()
-	ticks, err := bench.ClockTicks(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := &bencher{cfg: config{redisAddr: "127.0.0.1:6379", procs: 1, pointTime: 10 * time.Second}, rdb: rdb, ticks: ticks,
-		tmp: t.TempDir(), prefix: fmt.Sprintf("test:benchfloor:%d:", time.Now().UnixNano()), stderr: &bytes.Buffer{}}
+	b := testBencher(t, "floor")
 	bins, err := b.build(ctx, "github.com/cloudsql-cache/cloudsql-cache/bench/floor")
 	if err != nil {
 		t.Fatal(err)
@@ -247,15 +240,7 @@ func TestFloorServer(t *testing.T) {
 // call, so measure can report the batch size the coalescing achieved.
 func TestFunctionApplyCounters(t *testing.T) {
 	ctx := context.Background()
-	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
-	defer rdb.Close()
-	ticks, err := bench.ClockTicks(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := &bencher{cfg: config{redisAddr: "127.0.0.1:6379", procs: 1}, rdb: rdb, ticks: ticks,
-		tmp: t.TempDir(), prefix: fmt.Sprintf("test:benchfn:%d:", time.Now().UnixNano()), stderr: &bytes.Buffer{}}
-	t.Cleanup(func() { _, _ = deletePrefix(context.Background(), rdb, b.prefix) })
+	b := testBencher(t, "fn")
 	bins, err := b.build(ctx, "github.com/cloudsql-cache/cloudsql-cache/function/cmd")
 	if err != nil {
 		t.Fatal(err)
@@ -288,4 +273,22 @@ func TestFunctionApplyCounters(t *testing.T) {
 	if want := (changes1 - changes0) / (calls1 - calls0); p.perCall != want {
 		t.Errorf("measure reported %.2f changes a call, the counters %.2f", p.perCall, want)
 	}
+}
+
+// testBencher is a bencher on the machine's Redis at -procs 1, under a key
+// prefix of its own that is deleted when the test ends.
+func testBencher(t *testing.T, name string) *bencher {
+	t.Helper()
+	ticks, err := bench.ClockTicks(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+	b := &bencher{cfg: config{redisAddr: "127.0.0.1:6379", procs: 1, pointTime: 10 * time.Second}, rdb: rdb, ticks: ticks,
+		tmp: t.TempDir(), prefix: fmt.Sprintf("test:bench%s:%d:", name, time.Now().UnixNano()), stderr: &bytes.Buffer{}}
+	t.Cleanup(func() {
+		_, _ = deletePrefix(context.Background(), rdb, b.prefix)
+		rdb.Close()
+	})
+	return b
 }
