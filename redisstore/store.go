@@ -163,7 +163,8 @@ func New(client redis.UniversalClient, cfg *cdc.Config, opts Options) *Store {
 // means a transient failure (Redis unreachable, timeout: answer 503 so
 // Pub/Sub retries), ctx's error when the caller gave up (the change may
 // still be applied, which is harmless), or wraps ErrInvalid. Concurrent
-// calls are coalesced into batches; a lone call is sent at once.
+// calls are coalesced into batches (see Store.mu); in an idle process a
+// call is sent at once.
 func (s *Store) Apply(ctx context.Context, ch cdc.Change) (cdc.Outcome, error) {
 	if !s.enter() {
 		return cdc.OutcomeFailed, ErrClosed
