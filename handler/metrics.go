@@ -109,14 +109,6 @@ func (t *TableMetrics) snapshot() TableSnapshot {
 	return s
 }
 
-func addHist(dst, src *metrics.HistogramSnapshot) {
-	for i := range dst.Buckets {
-		dst.Buckets[i] += src.Buckets[i]
-	}
-	dst.Count += src.Count
-	dst.Sum += src.Sum
-}
-
 // Tables returns a snapshot of every table's metrics.
 func (m *Metrics) Tables() map[string]TableSnapshot {
 	m.mu.RLock()
@@ -136,10 +128,10 @@ func (m *Metrics) Total() TableSnapshot {
 		for i := range s.Outcomes {
 			total.Outcomes[i] += s.Outcomes[i]
 		}
-		addHist(&total.CommitLag, &s.CommitLag)
-		addHist(&total.PipelineLag, &s.PipelineLag)
-		addHist(&total.Queue, &s.Queue)
-		addHist(&total.Apply, &s.Apply)
+		total.CommitLag.Add(&s.CommitLag)
+		total.PipelineLag.Add(&s.PipelineLag)
+		total.Queue.Add(&s.Queue)
+		total.Apply.Add(&s.Apply)
 	}
 	return total
 }

@@ -127,6 +127,16 @@ func (s *HistogramSnapshot) Sub(prev *HistogramSnapshot) HistogramSnapshot {
 	return d
 }
 
+// Add adds the observations of o to s, to total snapshots of several
+// histograms with the same bounds.
+func (s *HistogramSnapshot) Add(o *HistogramSnapshot) {
+	for i := range s.Buckets {
+		s.Buckets[i] += o.Buckets[i]
+	}
+	s.Count += o.Count
+	s.Sum += o.Sum
+}
+
 // Quantile estimates the q-quantile (0 <= q <= 1) by linear interpolation
 // inside the bucket that holds it. It returns 0 for an empty snapshot and the
 // largest bound (1h) when the quantile falls in the +Inf bucket.

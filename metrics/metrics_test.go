@@ -117,6 +117,24 @@ func TestIntervalDelta(t *testing.T) {
 	assert.Less(t, second.Quantile(0.5), 2*time.Millisecond)
 }
 
+// Adding two histograms' snapshots gives what one histogram holding both
+// sets of observations would.
+func TestSnapshotAdd(t *testing.T) {
+	var a, b, both Histogram
+	for i := range 50 {
+		a.Observe(time.Duration(i) * time.Millisecond)
+		both.Observe(time.Duration(i) * time.Millisecond)
+	}
+	for range 30 {
+		b.Observe(2 * time.Second)
+		both.Observe(2 * time.Second)
+	}
+	sum := a.Snapshot()
+	sb := b.Snapshot()
+	sum.Add(&sb)
+	assert.Equal(t, both.Snapshot(), sum)
+}
+
 func TestHotPathAllocs(t *testing.T) {
 	var h Histogram
 	var c Counter
