@@ -404,19 +404,7 @@ func sweepTable(now time.Time, d tableDesc, sweep []point, wide, noschema point,
 func (b *bencher) measure(ctx context.Context, label string, srv *server, bodies [][]byte, lc bench.LoadConfig) (point, error) {
 	lc.URL, lc.Bodies = srv.url, bodies
 	p := point{label: label, dataBytes: meanDataBytes(sample(bodies, 200))}
-	c0, err := bench.ProcCPU(srv.pid(), b.ticks)
-	if err != nil {
-		return p, err
-	}
-	r0, err := bench.RedisCPU(ctx, b.rdb)
-	if err != nil {
-		return p, err
-	}
-	g0, err := bench.ProcCPU(os.Getpid(), b.ticks)
-	if err != nil {
-		return p, err
-	}
-	calls0, changes0, err := srv.applyCounters()
+	u0, err := b.usage(ctx, srv)
 	if err != nil {
 		return p, err
 	}
@@ -424,36 +412,45 @@ func (b *bencher) measure(ctx context.Context, label string, srv *server, bodies
 	if err != nil {
 		return p, err
 	}
-	c1, err := bench.ProcCPU(srv.pid(), b.ticks)
+	u1, err := b.usage(ctx, srv)
 	if err != nil {
 		return p, err
 	}
-	r1, err := bench.RedisCPU(ctx, b.rdb)
-	if err != nil {
-		return p, err
-	}
-	g1, err := bench.ProcCPU(os.Getpid(), b.ticks)
-	if err != nil {
-		return p, err
-	}
-	calls1, changes1, err := srv.applyCounters()
-	if err != nil {
-		return p, err
-	}
-	if calls1 > calls0 {
-		p.perCall = (changes1 - changes0) / (calls1 - calls0)
+	if u1.calls > u0.calls {
+		p.perCall = (u1.changes - u0.changes) / (u1.calls - u0.calls)
 	}
 	p.res = res
 	ok := res.OK()
 	fmt.Fprintf(b.stderr, "bench: %-27s %6d events %7.0f/s p50 %7.2f ms p99 %8.2f ms cpu %6.1f µs redis %5.1f µs loadgen %5.1f µs [%s]\n",
 		label, res.Sent, res.EventsPerSec(), ms(res.Quantile(0.5)), ms(res.Quantile(0.99)),
-		perEvent(c1-c0, ok), perEvent(r1-r0, ok), perEvent(g1-g0, ok), res.StatusString())
+		perEvent(u1.server-u0.server, ok), perEvent(u1.redis-u0.redis, ok), perEvent(u1.loadgen-u0.loadgen, ok), res.StatusString())
 	// A benchmark of errors measures nothing: allow at most 1% non-2xx.
 	if ok == 0 || res.Sent-ok > res.Sent/100 {
 		return p, fmt.Errorf("%s: %d of %d requests not answered 2xx (first transport error: %v; server log %s)", label, res.Sent-ok, res.Sent, res.FirstErr, srv.logPath)
 	}
-	p.cpuUs, p.redisUs = perEvent(c1-c0, ok), perEvent(r1-r0, ok)
+	p.cpuUs, p.redisUs = perEvent(u1.server-u0.server, ok), perEvent(u1.redis-u0.redis, ok)
 	return p, nil
+}
+
+// usage is what measure reads before and after a load: the CPU used so far
+// by the server, Redis and this process, and the function's apply counters.
+type usage struct {
+	server, redis, loadgen time.Duration
+	calls, changes         float64
+}
+
+func (b *bencher) usage(ctx context.Context, srv *server) (u usage, err error) {
+	if u.server, err = bench.ProcCPU(srv.pid(), b.ticks); err != nil {
+		return u, err
+	}
+	if u.redis, err = bench.RedisCPU(ctx, b.rdb); err != nil {
+		return u, err
+	}
+	if u.loadgen, err = bench.ProcCPU(os.Getpid(), b.ticks); err != nil {
+		return u, err
+	}
+	u.calls, u.changes, err = srv.applyCounters()
+	return u, err
 }
 
 func perEvent(d time.Duration, n int) float64 {
