@@ -1,23 +1,12 @@
 package bench
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"testing"
 	"time"
-)
 
-type pushEnvelope struct {
-	Message struct {
-		Data        string            `json:"data"`
-		Attributes  map[string]string `json:"attributes"`
-		MessageID   string            `json:"messageId"`
-		PublishTime string            `json:"publishTime"`
-		OrderingKey string            `json:"orderingKey"`
-	} `json:"message"`
-	Subscription    string `json:"subscription"`
-	DeliveryAttempt int    `json:"deliveryAttempt"`
-}
+	"github.com/cloudsql-cache/cloudsql-cache/internal/pushtest"
+)
 
 type event struct {
 	Before map[string]any `json:"before"`
@@ -33,16 +22,13 @@ type event struct {
 
 // decodeBody decodes a push body; a schema-enveloped event's schema must
 // describe before and after with cols columns.
-func decodeBody(t *testing.T, body []byte, schema bool, cols int) (pushEnvelope, event, []byte) {
+func decodeBody(t *testing.T, body []byte, schema bool, cols int) (pushtest.Envelope, event, []byte) {
 	t.Helper()
-	var env pushEnvelope
-	if err := json.Unmarshal(body, &env); err != nil {
+	var env pushtest.Envelope
+	if err := json.Unmarshal(body, &env); err != nil || env.Message == nil {
 		t.Fatalf("envelope: %v", err)
 	}
-	data, err := base64.StdEncoding.DecodeString(env.Message.Data)
-	if err != nil {
-		t.Fatalf("data: %v", err)
-	}
+	data := env.Message.Data
 	var ev event
 	if schema {
 		var wrapped struct {

@@ -11,24 +11,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-)
 
-// jsonEnvelope is the envelope struct the handler decoded with encoding/json
-// before parseEnvelope replaced it; the test holds parseEnvelope to its
-// verdicts.
-type jsonEnvelope struct {
-	Message *struct {
-		Data         []byte            `json:"data"`
-		Attributes   map[string]string `json:"attributes"`
-		MessageID    string            `json:"messageId"`
-		MessageID2   string            `json:"message_id"`
-		PublishTime  string            `json:"publishTime"`
-		PublishTime2 string            `json:"publish_time"`
-		OrderingKey  string            `json:"orderingKey"`
-	} `json:"message"`
-	Subscription    string `json:"subscription"`
-	DeliveryAttempt int    `json:"deliveryAttempt"`
-}
+	"github.com/cloudsql-cache/cloudsql-cache/internal/pushtest"
+)
 
 func TestParseEnvelopeAgreesWithEncodingJSON(t *testing.T) {
 	data := base64.StdEncoding.EncodeToString([]byte(`{"op":"c","after":{"id":1}}`))
@@ -76,7 +61,9 @@ func TestParseEnvelopeAgreesWithEncodingJSON(t *testing.T) {
 			name = name[:60]
 		}
 		t.Run(name, func(t *testing.T) {
-			var want jsonEnvelope
+			// The envelope as the handler read it with encoding/json before
+			// parseEnvelope replaced that.
+			var want pushtest.Envelope
 			wantErr := json.Unmarshal([]byte(body), &want)
 			var syntax *json.SyntaxError
 			wantBroken := wantErr != nil && !errors.As(wantErr, &syntax)

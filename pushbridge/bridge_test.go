@@ -14,22 +14,12 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/cloudsql-cache/cloudsql-cache/internal/pushtest"
 )
 
 // received is one push request as the endpoint saw it.
-type received struct {
-	Message struct {
-		Data         []byte            `json:"data"`
-		Attributes   map[string]string `json:"attributes"`
-		MessageID    string            `json:"messageId"`
-		MessageID2   string            `json:"message_id"`
-		PublishTime  string            `json:"publishTime"`
-		PublishTime2 string            `json:"publish_time"`
-		OrderingKey  string            `json:"orderingKey"`
-	} `json:"message"`
-	Subscription    string `json:"subscription"`
-	DeliveryAttempt int    `json:"deliveryAttempt"`
-}
+type received = pushtest.Envelope
 
 // endpoint records every push and answers with status(r).
 type endpoint struct {
