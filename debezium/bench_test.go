@@ -3,7 +3,6 @@ package debezium_test
 import (
 	"bytes"
 	"encoding/json"
-	"os"
 	"testing"
 
 	"github.com/cloudsql-cache/cloudsql-cache/debezium"
@@ -12,19 +11,9 @@ import (
 // benchEvent returns the 18-column orders update, compact, with and without
 // the schema envelope (as Debezium Server publishes it either way).
 func benchEvent(b *testing.B) (withSchema, noSchema, key []byte) {
-	data, err := os.ReadFile("../testdata/debezium/bench-orders-update.json")
-	if err != nil {
-		b.Fatal(err)
-	}
-	var tc struct {
-		Value json.RawMessage `json:"value"`
-		Key   json.RawMessage `json:"key"`
-	}
+	tc := loadCases(b)["bench-orders-update"]
 	var env struct {
 		Payload json.RawMessage `json:"payload"`
-	}
-	if err := json.Unmarshal(data, &tc); err != nil {
-		b.Fatal(err)
 	}
 	if err := json.Unmarshal(tc.Value, &env); err != nil {
 		b.Fatal(err)

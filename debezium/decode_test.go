@@ -3,73 +3,21 @@ package debezium_test
 import (
 	"bytes"
 	"encoding/json"
-	"os"
-	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 
 	"github.com/cloudsql-cache/cloudsql-cache/cdc"
 	"github.com/cloudsql-cache/cloudsql-cache/debezium"
+	"github.com/cloudsql-cache/cloudsql-cache/internal/debeziumcases"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-// testCase is one file of testdata/debezium: a message, the optional cache
-// config, and the change (or error) it must decode to.
-type testCase struct {
-	Value     json.RawMessage `json:"value"`
-	ValueText *string         `json:"value_text"` // malformed input, as is
-	Key       json.RawMessage `json:"key"`
-	Config    string          `json:"config"`
-	Want      *struct {
-		Op       string          `json:"op"`
-		Table    string          `json:"table"`
-		Key      string          `json:"key"`
-		Row      json.RawMessage `json:"row"`
-		Version  string          `json:"version"`
-		Server   string          `json:"server"`
-		ServerID int64           `json:"server_id"`
-		CommitMs int64           `json:"commit_ms"`
-		EventMs  int64           `json:"event_ms"`
-		Snapshot bool            `json:"snapshot"`
-		Reason   string          `json:"reason"`
-	} `json:"want"`
-	WantError string `json:"want_error"`
-}
-
-func (tc *testCase) value() []byte {
-	if tc.ValueText != nil {
-		return []byte(*tc.ValueText)
-	}
-	if string(tc.Value) == "null" {
-		return nil
-	}
-	return tc.Value
-}
-
-func (tc *testCase) key() []byte {
-	if len(tc.Key) == 0 || string(tc.Key) == "null" {
-		return nil
-	}
-	return tc.Key
-}
+// testCase is one recorded message of testdata/debezium.
+type testCase = debeziumcases.Case
 
 func loadCases(t testing.TB) map[string]*testCase {
-	t.Helper()
-	files, err := filepath.Glob("../testdata/debezium/*.json")
-	require.NoError(t, err)
-	require.NotEmpty(t, files)
-	cases := map[string]*testCase{}
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		require.NoError(t, err)
-		tc := new(testCase)
-		require.NoError(t, json.Unmarshal(data, tc), f)
-		require.True(t, (tc.Want == nil) != (tc.WantError == ""), "%s: want exactly one of want and want_error", f)
-		cases[strings.TrimSuffix(filepath.Base(f), ".json")] = tc
-	}
-	return cases
+	return debeziumcases.Load(t, "../testdata/debezium")
 }
 
 func decoderFor(t testing.TB, tc *testCase) *debezium.Decoder {
@@ -96,13 +44,13 @@ func TestRecordedEvents(t *testing.T) {
 	for name, tc := range loadCases(t) {
 		t.Run(name, func(t *testing.T) {
 			d := decoderFor(t, tc)
-			got, err := d.Decode(tc.value(), tc.key())
+			got, err := d.Decode(tc.Message(), tc.MessageKey())
 			if tc.WantError != "" {
 				require.Error(t, err)
 				assert.Contains(t, err.Error(), tc.WantError)
 				assert.Equal(t, cdc.Change{}, got)
 				if tc.ValueText == nil {
-					_, err = d.Decode(compactJSON(t, tc.value()), tc.key())
+					_, err = d.Decode(compactJSON(t, tc.Message()), tc.MessageKey())
 					assert.ErrorContains(t, err, tc.WantError, "compact form")
 				}
 				return
@@ -122,12 +70,12 @@ func TestRecordedEvents(t *testing.T) {
 			// Decoding again (schema now cached) gives the same change, and so
 			// does the compact form Debezium Server actually publishes (where a
 			// cached schema is recognised without scanning it).
-			again, err := d.Decode(tc.value(), tc.key())
+			again, err := d.Decode(tc.Message(), tc.MessageKey())
 			require.NoError(t, err)
 			assert.Equal(t, got, again)
-			compact := compactJSON(t, tc.value())
+			compact := compactJSON(t, tc.Message())
 			for range 2 {
-				again, err = d.Decode(compact, tc.key())
+				again, err = d.Decode(compact, tc.MessageKey())
 				require.NoError(t, err)
 				assert.Equal(t, got, again)
 			}
@@ -140,9 +88,9 @@ func TestRecordedEvents(t *testing.T) {
 func TestSchemaAndDeclaredTypesAgree(t *testing.T) {
 	cases := loadCases(t)
 	withSchema, declared := cases["types-schema"], cases["types-noschema-config"]
-	got1, err := decoderFor(t, withSchema).Decode(withSchema.value(), withSchema.key())
+	got1, err := decoderFor(t, withSchema).Decode(withSchema.Message(), withSchema.MessageKey())
 	require.NoError(t, err)
-	got2, err := decoderFor(t, declared).Decode(declared.value(), declared.key())
+	got2, err := decoderFor(t, declared).Decode(declared.Message(), declared.MessageKey())
 	require.NoError(t, err)
 	var full, typed map[string]json.RawMessage
 	require.NoError(t, json.Unmarshal(got1.Row, &full))
@@ -158,21 +106,21 @@ func TestSchemaParsedOncePerDistinctSchema(t *testing.T) {
 	d := debezium.NewDecoder(nil)
 	a, b := cases["tutorial-update"], cases["types-schema"]
 	for range 5 {
-		_, err := d.Decode(a.value(), a.key())
+		_, err := d.Decode(a.Message(), a.MessageKey())
 		require.NoError(t, err)
 	}
 	assert.Equal(t, int64(1), debezium.SchemaCompilations(d))
 	for range 5 {
-		_, err := d.Decode(b.value(), b.key())
+		_, err := d.Decode(b.Message(), b.MessageKey())
 		require.NoError(t, err)
 	}
 	assert.Equal(t, int64(2), debezium.SchemaCompilations(d))
-	_, err := d.Decode(a.value(), a.key())
+	_, err := d.Decode(a.Message(), a.MessageKey())
 	require.NoError(t, err)
 	assert.Equal(t, int64(2), debezium.SchemaCompilations(d))
 	// A different schema with an equal payload is compiled separately.
-	other := bytes.Replace(a.value(), []byte(`"first_name"`), []byte(`"first_name" `), -1)
-	_, err = d.Decode(other, a.key())
+	other := bytes.Replace(a.Message(), []byte(`"first_name"`), []byte(`"first_name" `), -1)
+	_, err = d.Decode(other, a.MessageKey())
 	require.NoError(t, err)
 	assert.Equal(t, int64(3), debezium.SchemaCompilations(d))
 }
@@ -183,7 +131,7 @@ func TestConcurrentDecode(t *testing.T) {
 	names := []string{"tutorial-update", "types-schema", "mysqldoc-create", "flatten-schema-create", "types-noschema-passthrough"}
 	want := map[string]cdc.Change{}
 	for _, n := range names {
-		ch, err := d.Decode(cases[n].value(), cases[n].key())
+		ch, err := d.Decode(cases[n].Message(), cases[n].MessageKey())
 		require.NoError(t, err)
 		want[n] = ch
 	}
@@ -195,7 +143,7 @@ func TestConcurrentDecode(t *testing.T) {
 			defer wg.Done()
 			for i := range 50 {
 				n := names[(g+i)%len(names)]
-				ch, err := d.Decode(cases[n].value(), cases[n].key())
+				ch, err := d.Decode(cases[n].Message(), cases[n].MessageKey())
 				if err != nil || !assert.ObjectsAreEqual(want[n], ch) {
 					errs <- n
 					return
@@ -215,10 +163,10 @@ func TestRowNotReused(t *testing.T) {
 	cases := loadCases(t)
 	d := debezium.NewDecoder(nil)
 	a, b := cases["tutorial-update"], cases["mysqldoc-create"]
-	first, err := d.Decode(a.value(), a.key())
+	first, err := d.Decode(a.Message(), a.MessageKey())
 	require.NoError(t, err)
 	saved := string(first.Row)
-	_, err = d.Decode(b.value(), b.key())
+	_, err = d.Decode(b.Message(), b.MessageKey())
 	require.NoError(t, err)
 	assert.Equal(t, saved, string(first.Row))
 }
@@ -233,18 +181,18 @@ func TestEnvelopeVariants(t *testing.T) {
 		Schema  json.RawMessage `json:"schema"`
 		Payload json.RawMessage `json:"payload"`
 	}
-	require.NoError(t, json.Unmarshal(compactJSON(t, tc.value()), &env))
+	require.NoError(t, json.Unmarshal(compactJSON(t, tc.Message()), &env))
 	schema, payload := compactJSON(t, env.Schema), compactJSON(t, env.Payload)
 	join := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
 
-	want, err := d.Decode(join([]byte(`{"schema":`), schema, []byte(`,"payload":`), payload, []byte(`}`)), tc.key())
+	want, err := d.Decode(join([]byte(`{"schema":`), schema, []byte(`,"payload":`), payload, []byte(`}`)), tc.MessageKey())
 	require.NoError(t, err)
 	require.Equal(t, cdc.OpUpdate, want.Op)
 	for _, v := range [][]byte{
 		join([]byte(`{"payload":`), payload, []byte(`,"schema":`), schema, []byte(`}`)),
 		join([]byte(`{"schema":`), schema, []byte(" ,\n \"payload\" : "), payload, []byte(" }\n")),
 	} {
-		got, err := d.Decode(v, tc.key())
+		got, err := d.Decode(v, tc.MessageKey())
 		require.NoError(t, err)
 		assert.Equal(t, want, got)
 	}
@@ -256,7 +204,7 @@ func TestEnvelopeVariants(t *testing.T) {
 		`{"schema":` + string(schema) + `,"payload":null}`:                                    "",
 		`{"schema":` + string(schema[:len(schema)-1]) + `,"payload":` + string(payload) + `}`: "invalid JSON",
 	} {
-		got, err := d.Decode([]byte(v), tc.key())
+		got, err := d.Decode([]byte(v), tc.MessageKey())
 		if msg == "" {
 			require.NoError(t, err)
 			assert.Equal(t, "tombstone", got.Reason)

@@ -14,10 +14,10 @@ import (
 // be well formed (valid row JSON, a full-width version, a key for rows).
 func FuzzDecode(f *testing.F) {
 	for _, tc := range loadCases(f) {
-		f.Add(tc.value(), tc.key())
+		f.Add(tc.Message(), tc.MessageKey())
 		var compact bytes.Buffer
-		if json.Compact(&compact, tc.value()) == nil {
-			f.Add(compact.Bytes(), tc.key()) // the form Debezium Server publishes
+		if json.Compact(&compact, tc.Message()) == nil {
+			f.Add(compact.Bytes(), tc.MessageKey()) // the form Debezium Server publishes
 		}
 	}
 	cfg, err := cdc.ParseConfig([]byte("tables:\n  shop.everything:\n    types:\n      price: decimal(10,2)\n      dt: datetime(6)\n      ts: timestamp\n      t6: time(6)\n      bits: bit(16)\n      g: geometry\n      j: json\n"))

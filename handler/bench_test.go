@@ -2,17 +2,16 @@ package handler_test
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"runtime"
 	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/cloudsql-cache/cloudsql-cache/internal/debeziumcases"
 	"github.com/cloudsql-cache/cloudsql-cache/internal/testredis"
 )
 
@@ -21,11 +20,7 @@ import (
 // every one is applied rather than stale.
 func benchEvents(b *testing.B, n int) [][]byte {
 	b.Helper()
-	raw, err := os.ReadFile("../testdata/debezium/bench-orders-update.json")
-	require.NoError(b, err)
-	var rc recorded
-	require.NoError(b, json.Unmarshal(raw, &rc))
-	value := compact(rc.Value)
+	value := compact(debeziumcases.Load(b, "../testdata/debezium")["bench-orders-update"].Message())
 	require.Equal(b, 2, bytes.Count(value, []byte(`"id":900001`)), "before and after carry the id")
 	require.Equal(b, 1, bytes.Count(value, []byte(`"pos":123456789`)))
 	out := make([][]byte, n)

@@ -3,44 +3,26 @@ package handler_test
 import (
 	"bytes"
 	"encoding/json"
+	"maps"
 	"net/http"
-	"os"
-	"path/filepath"
-	"strings"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/cloudsql-cache/cloudsql-cache/cdc"
+	"github.com/cloudsql-cache/cloudsql-cache/internal/debeziumcases"
 	"github.com/cloudsql-cache/cloudsql-cache/internal/testredis"
 )
 
-// recorded is one file of testdata/debezium (written with the decoder): a
-// message, an optional cache config, and the change or error it decodes to.
-type recorded struct {
-	Value     json.RawMessage `json:"value"`
-	ValueText *string         `json:"value_text"`
-	Key       json.RawMessage `json:"key"`
-	Config    string          `json:"config"`
-	Want      *struct {
-		Op      string          `json:"op"`
-		Table   string          `json:"table"`
-		Key     string          `json:"key"`
-		Row     json.RawMessage `json:"row"`
-		Version string          `json:"version"`
-	} `json:"want"`
-	WantError string `json:"want_error"`
-}
-
-func (rc *recorded) data() []byte {
-	switch {
-	case rc.ValueText != nil:
-		return []byte(*rc.ValueText)
-	case string(rc.Value) == "null":
-		return nil
+// pushData is a case's message as Debezium Server publishes it: compact
+// JSON, or malformed text as is.
+func pushData(c *debeziumcases.Case) []byte {
+	if c.ValueText != nil {
+		return []byte(*c.ValueText)
 	}
-	return compact(rc.Value)
+	return compact(c.Message())
 }
 
 func compact(raw json.RawMessage) []byte {
@@ -58,19 +40,13 @@ func compact(raw json.RawMessage) []byte {
 // the HTTP handler (wrapped, the orderingKey carrying the Debezium key) into
 // Redis and checks the record, or the parked message for bad events.
 func TestRecordedEventsEndToEnd(t *testing.T) {
-	files, err := filepath.Glob("../testdata/debezium/*.json")
-	require.NoError(t, err)
-	require.NotEmpty(t, files, "recorded events in testdata/debezium")
-	for _, f := range files {
-		name := strings.TrimSuffix(filepath.Base(f), ".json")
+	cases := debeziumcases.Load(t, "../testdata/debezium")
+	for _, name := range slices.Sorted(maps.Keys(cases)) {
+		rc := cases[name]
 		t.Run(name, func(t *testing.T) {
-			raw, err := os.ReadFile(f)
-			require.NoError(t, err)
-			var rc recorded
-			require.NoError(t, json.Unmarshal(raw, &rc))
 			c, prefix := testredis.Shared(t)
 			r := newRig(t, c, prefix, rc.Config)
-			p := push{data: rc.data(), id: "e2e-" + name, publishTime: publishTime, orderingKey: string(compact(rc.Key))}
+			p := push{data: pushData(rc), id: "e2e-" + name, publishTime: publishTime, orderingKey: string(compact(rc.Key))}
 			require.Equal(t, http.StatusNoContent, r.pushWrapped(p))
 			tot := r.h.Metrics().Total()
 

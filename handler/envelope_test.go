@@ -5,13 +5,13 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"os"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cloudsql-cache/cloudsql-cache/internal/debeziumcases"
 	"github.com/cloudsql-cache/cloudsql-cache/internal/pushtest"
 )
 
@@ -128,10 +128,7 @@ func firstNonEmpty(a, b string) string {
 // BenchmarkParseEnvelope measures the envelope alone (no decoder, no
 // Redis) on the recorded 6 KB orders update as Pub/Sub wraps it.
 func BenchmarkParseEnvelope(b *testing.B) {
-	raw, err := os.ReadFile("../testdata/debezium/bench-orders-update.json")
-	require.NoError(b, err)
-	var rc struct{ Value json.RawMessage }
-	require.NoError(b, json.Unmarshal(raw, &rc))
+	rc := debeziumcases.Load(b, "../testdata/debezium")["bench-orders-update"]
 	var data bytes.Buffer
 	require.NoError(b, json.Compact(&data, rc.Value))
 	body := []byte(`{"message":{"attributes":{},"data":"` + base64.StdEncoding.EncodeToString(data.Bytes()) +
