@@ -5,9 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -20,59 +18,10 @@ import (
 	"github.com/cloudsql-cache/cloudsql-cache/cdc"
 	"github.com/cloudsql-cache/cloudsql-cache/changegen"
 	"github.com/cloudsql-cache/cloudsql-cache/handler"
+	"github.com/cloudsql-cache/cloudsql-cache/internal/testredis"
 	"github.com/cloudsql-cache/cloudsql-cache/pushbridge"
 	"github.com/cloudsql-cache/cloudsql-cache/redisstore"
 )
-
-// privateRedis is a redis-server child process on its own port. It persists
-// to an append-only file in dir, so a crash (SIGKILL) and restart keeps every
-// acknowledged write, as a managed Redis with persistence or a replica
-// failover does: without it a restart empties the cache, a different failure
-// (cache loss) that no delivery order can repair.
-type privateRedis struct {
-	port   int
-	dir    string
-	cmd    *exec.Cmd
-	exited chan struct{}
-}
-
-func startPrivateRedis(t *testing.T, port int, dir string) *privateRedis {
-	t.Helper()
-	r := &privateRedis{port: port, dir: dir}
-	r.start(t)
-	t.Cleanup(func() { r.kill(t) })
-	return r
-}
-
-func (r *privateRedis) addr() string { return "127.0.0.1:" + strconv.Itoa(r.port) }
-
-func (r *privateRedis) start(t *testing.T) {
-	t.Helper()
-	r.cmd = exec.Command("redis-server", "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "yes", "--appendfsync", "everysec", "--dir", r.dir, "--logfile", "")
-	require.NoError(t, r.cmd.Start(), "redis-server must be installed (scripts/services.sh installs it)")
-	r.exited = make(chan struct{})
-	go func(cmd *exec.Cmd, exited chan struct{}) {
-		_ = cmd.Wait()
-		close(exited)
-	}(r.cmd, r.exited)
-	c := redis.NewClient(&redis.Options{Addr: r.addr(), MaxRetries: -1})
-	defer c.Close()
-	require.Eventually(t, func() bool {
-		// LOADING errors until the append-only file is read back.
-		return c.Ping(context.Background()).Err() == nil
-	}, 20*time.Second, 10*time.Millisecond, "private redis-server on %s did not answer", r.addr())
-}
-
-func (r *privateRedis) kill(t *testing.T) {
-	t.Helper()
-	if r.cmd == nil {
-		return
-	}
-	_ = r.cmd.Process.Kill()
-	<-r.exited
-	r.cmd = nil
-}
 
 // deliveries counts, per message ID, the pushes the function answered 2xx.
 type deliveries struct {
@@ -114,10 +63,12 @@ func TestChaosConvergence(t *testing.T) {
 	began := time.Now()
 	dir := t.TempDir()
 
-	redisPort, err := FreePort()
-	require.NoError(t, err)
-	rs := startPrivateRedis(t, redisPort, dir)
-	rdb := redis.NewClient(&redis.Options{Addr: rs.addr()})
+	// Redis persists to an append-only file, so a crash and restart keep
+	// every acknowledged write, as a managed Redis with persistence or a
+	// replica failover does: without it a restart empties the cache, a
+	// different failure (cache loss) that no delivery order can repair.
+	rs := testredis.StartDurable(t)
+	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr()})
 	defer rdb.Close()
 
 	bin, err := BuildFunction(ctx, dir)
@@ -131,7 +82,7 @@ func TestChaosConvergence(t *testing.T) {
 	require.NoError(t, err)
 	defer logFile.Close()
 	fn := &Function{Bin: bin, Port: port, Output: logFile, Env: []string{
-		"REDIS_URL=redis://" + rs.addr() + "/0", "CACHE_CONFIG=" + configPath, "SUMMARY_INTERVAL=1h",
+		"REDIS_URL=redis://" + rs.Addr() + "/0", "CACHE_CONFIG=" + configPath, "SUMMARY_INTERVAL=1h",
 	}}
 	require.NoError(t, fn.Start(ctx))
 	defer fn.Kill()
@@ -177,10 +128,10 @@ func TestChaosConvergence(t *testing.T) {
 	// client retries briefly before answering 503).
 	require.Eventually(t, reached(changes*3/10), 90*time.Second, 5*time.Millisecond)
 	retried := bridge.Stats().Retried
-	rs.kill(t)
+	rs.Kill()
 	require.Eventually(t, func() bool { return bridge.Stats().Retried > retried }, 30*time.Second, 5*time.Millisecond,
 		"no delivery failed while Redis was down")
-	rs.start(t)
+	rs.Restart()
 
 	// The function crashes mid-stream and restarts on the same port.
 	require.Eventually(t, reached(changes*6/10), 90*time.Second, 5*time.Millisecond)

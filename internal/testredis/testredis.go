@@ -71,19 +71,35 @@ func deletePrefix(c *redis.Client, prefix string) error {
 }
 
 // Server is a private redis-server child process on a free loopback port,
-// without persistence, for tests that stop or restart it. It is killed when
-// the test ends. Its methods must be called from the test's goroutine.
+// for tests that stop or restart it. It is killed when the test ends. Its
+// methods must be called from the test's goroutine.
 type Server struct {
-	tb     testing.TB
-	port   int
-	dir    string
-	cmd    *exec.Cmd     // nil while killed
-	out    bytes.Buffer  // the process's output; read only after exited is closed
-	exited chan struct{} // closed when cmd has exited
+	tb      testing.TB
+	port    int
+	dir     string
+	durable bool          // an append-only file keeps its data across Kill and Restart
+	cmd     *exec.Cmd     // nil while killed
+	out     bytes.Buffer  // the process's output; read only after exited is closed
+	exited  chan struct{} // closed when cmd has exited
 }
 
-// StartPrivate starts a private redis-server and waits until it answers.
+// StartPrivate starts a private redis-server without persistence and waits
+// until it answers.
 func StartPrivate(tb testing.TB) *Server {
+	tb.Helper()
+	return startPrivate(tb, false)
+}
+
+// StartDurable starts a private redis-server that writes an append-only
+// file (fsync every second), so a crash (Kill) and Restart keep every
+// acknowledged write, as a managed Redis with persistence or a replica
+// failover does; and waits until it answers.
+func StartDurable(tb testing.TB) *Server {
+	tb.Helper()
+	return startPrivate(tb, true)
+}
+
+func startPrivate(tb testing.TB, durable bool) *Server {
 	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -91,7 +107,7 @@ func StartPrivate(tb testing.TB) *Server {
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	_ = ln.Close()
-	s := &Server{tb: tb, port: port, dir: tb.TempDir()}
+	s := &Server{tb: tb, port: port, dir: tb.TempDir(), durable: durable}
 	tb.Cleanup(s.Kill) // first, so a start that fails is cleaned up too
 	s.start()
 	return s
@@ -114,8 +130,9 @@ func (s *Server) Kill() {
 	s.cmd = nil
 }
 
-// Restart kills the server if it runs and starts it again, empty, on the
-// same port, and waits until it answers.
+// Restart kills the server if it runs and starts it again on the same port,
+// empty unless it is durable, and waits until it answers (a durable one once
+// it has read its append-only file back).
 func (s *Server) Restart() {
 	s.tb.Helper()
 	s.Kill()
@@ -125,8 +142,12 @@ func (s *Server) Restart() {
 func (s *Server) start() {
 	s.tb.Helper()
 	s.out.Reset()
-	s.cmd = exec.Command("redis-server", "--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", s.dir)
+	aof := []string{"--appendonly", "no"}
+	if s.durable {
+		aof = []string{"--appendonly", "yes", "--appendfsync", "everysec"}
+	}
+	s.cmd = exec.Command("redis-server", append([]string{"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
+		"--save", "", "--dir", s.dir}, aof...)...)
 	s.cmd.Stdout, s.cmd.Stderr = &s.out, &s.out
 	if err := s.cmd.Start(); err != nil {
 		s.cmd = nil
@@ -140,7 +161,7 @@ func (s *Server) start() {
 
 	c := redis.NewClient(&redis.Options{Addr: s.Addr(), MaxRetries: -1})
 	defer c.Close()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(20 * time.Second) // a durable server answers LOADING until its file is read
 	for {
 		err := c.Ping(context.Background()).Err()
 		if err == nil {

@@ -64,3 +64,19 @@ func TestPrivateKillRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A durable server keeps an acknowledged write across a crash and restart.
+func TestDurableKeepsWrites(t *testing.T) {
+	ctx := context.Background()
+	s := StartDurable(t)
+	c := redis.NewClient(&redis.Options{Addr: s.Addr(), MaxRetries: -1})
+	defer c.Close()
+	if err := c.Set(ctx, "k", "v", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	s.Kill()
+	s.Restart()
+	if got, err := c.Get(ctx, "k").Result(); err != nil || got != "v" {
+		t.Fatalf("after a crash and restart: %q %v, want v", got, err)
+	}
+}
