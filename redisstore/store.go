@@ -111,12 +111,12 @@ type Store struct {
 }
 
 // request is one change on its way to Redis: its part of the apply
-// script's arguments and, for an Apply call queued behind a pipeline in
+// script's arguments and, for an Apply call queued behind a call in
 // flight, where its result goes.
 type request struct {
 	ch      cdc.Change
-	kind    string      // kindRow, kindTombstone or kindMarker
-	refresh string      // "1" in refresh mode
+	kind    any         // kindRow, kindTombstone or kindMarker, boxed once (a constant)
+	refresh any         // "1" in refresh mode, else "0"
 	ttl     int64       // ms; 0 none
 	res     Result      // set by exec
 	done    chan Result // buffered: the drainer never waits for a caller that gave up
@@ -188,8 +188,7 @@ func (s *Store) Apply(ctx context.Context, ch cdc.Change) (cdc.Outcome, error) {
 		runtime.Gosched()
 		s.mu.Lock()
 		n := min(len(s.queue), s.opts.MaxBatch-1)
-		batch := make([]*request, 1, 1+n)
-		batch[0] = r
+		batch := append(make([]*request, 0, 1+n), r)
 		batch = append(batch, s.queue[:n]...)
 		if s.queue = s.queue[n:]; len(s.queue) == 0 {
 			s.queue = nil
@@ -457,7 +456,8 @@ func ttlMs(d time.Duration) int64 {
 // exec applies the requests in order with one apply script call per
 // MaxBatch of them, all in one pipeline, and sets each request's result.
 func (s *Store) exec(ctx context.Context, reqs []*request) {
-	chunks := make([][]*request, 0, (len(reqs)+s.opts.MaxBatch-1)/s.opts.MaxBatch)
+	var one [1][]*request // the usual case, without an allocation
+	chunks := one[:0]
 	for len(reqs) > 0 {
 		n := min(len(reqs), s.opts.MaxBatch)
 		chunks, reqs = append(chunks, reqs[:n]), reqs[n:]
