@@ -16,8 +16,8 @@ import (
 // NSDI 2013). A reader that misses takes the lease: field l of the record
 // holds "<token>.<deadline Unix ms>". Only the holder reads the database and
 // fills, and only while l still holds its token; every change the apply
-// script writes replaces the whole record, so a change applied between the
-// lease and the fill makes the fill fail instead of writing an older row.
+// script writes clears l, so a change applied between the lease and the fill
+// makes the fill fail instead of writing an older row.
 
 // LeaseState is what AcquireLeases found at a key.
 type LeaseState uint8
@@ -81,8 +81,8 @@ return {0, lease, cp}
 // is still in l, or with kind "r" only gives the lease back (a record left
 // empty disappears). KEYS[1] record; ARGV: lease, kind, checkpoint version,
 // TTL in ms ("0": none), row. The version is the larger of the record's and the
-// checkpoint; the record is replaced (DEL first, as the apply script does),
-// which clears the lease and any old TTL. A tombstone keeps a longer TTL the
+// checkpoint; the record is replaced (DEL first), which clears the lease and
+// any old TTL. A tombstone keeps a longer TTL the
 // record already had (a marker's), so filling never shortens what versions
 // are remembered. Returns 1 filled, 0 lease lost.
 var fillScript = redis.NewScript(`
