@@ -9,6 +9,8 @@ import (
 	"net/http"
 
 	"github.com/cloudsql-cache/cloudsql-cache/debezium"
+
+	simd "github.com/segmentio/asm/base64"
 )
 
 // pushBuffers are one push's reusable buffers, pooled by the Handler: the
@@ -240,12 +242,26 @@ func (f *envelopeFields) decodeData(pb *pushBuffers) error {
 	if cap(pb.data) < n {
 		pb.data = make([]byte, n)
 	}
-	n, err := base64.StdEncoding.Decode(pb.data[:n], src)
+	n, err := decodeBase64(pb.data[:n], src)
 	if err != nil {
 		return fmt.Errorf("message.data: %w", err)
 	}
 	pb.data = pb.data[:n]
 	return nil
+}
+
+// decodeBase64 is base64.StdEncoding.Decode, faster: segmentio/asm decodes
+// the valid prefix with AVX2 (about 10x encoding/base64's speed, which was
+// 8 % of the function's CPU at 3 KB events) and hands the rest to the
+// standard decoder, so the output is the standard one. Its error offsets
+// count from where the fast part stopped, so a bad input is decoded again
+// by the standard decoder for an error that points at the right byte.
+func decodeBase64(dst, src []byte) (int, error) {
+	n, err := simd.StdEncoding.Decode(dst, src)
+	if err != nil {
+		return base64.StdEncoding.Decode(dst, src)
+	}
+	return n, nil
 }
 
 // stringMember skips a member value that must be a string or null and

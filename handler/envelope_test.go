@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -60,35 +61,122 @@ func TestParseEnvelopeAgreesWithEncodingJSON(t *testing.T) {
 		if len(name) > 60 {
 			name = name[:60]
 		}
-		t.Run(name, func(t *testing.T) {
-			// The envelope as the handler read it with encoding/json before
-			// parseEnvelope replaced that.
-			var want pushtest.Envelope
-			wantErr := json.Unmarshal([]byte(body), &want)
-			var syntax *json.SyntaxError
-			wantBroken := wantErr != nil && !errors.As(wantErr, &syntax)
-			wantOK := wantErr == nil && want.Message != nil
-
-			var msg message
-			ok, err := parseEnvelope([]byte(body), &pushBuffers{}, &msg)
-			require.Equal(t, wantBroken, err != nil, "broken envelope: encoding/json said %v, parseEnvelope %v", wantErr, err)
-			require.Equal(t, wantOK, ok, "envelope")
-			if !ok {
-				return
-			}
-			m := want.Message
-			assert.Equal(t, string(m.Data), string(msg.data))
-			if len(m.Attributes) == 0 {
-				assert.Nil(t, msg.attrs())
-			} else {
-				assert.Equal(t, m.Attributes, msg.attrs())
-			}
-			assert.Equal(t, firstNonEmpty(m.MessageID, m.MessageID2), string(msg.id))
-			assert.Equal(t, firstNonEmpty(m.PublishTime, m.PublishTime2), string(msg.publishTime))
-			assert.Equal(t, m.OrderingKey, string(msg.orderingKey))
-			assert.Equal(t, want.Subscription, string(msg.subscription))
-		})
+		t.Run(name, func(t *testing.T) { agreesWithEncodingJSON(t, []byte(body)) })
 	}
+}
+
+// envelopeSeeds are bodies for FuzzParseEnvelope: the cases above and the
+// recorded events as Pub/Sub wraps them.
+func envelopeSeeds(f *testing.F) [][]byte {
+	seeds := [][]byte{
+		[]byte(`{"message":{"data":"AQID\/A==","attributes":{"a":"1"},"messageId":"m1","orderingKey":"{\"id\":1}"},"subscription":"s"}`),
+		[]byte(`{"message":{"data":"!!notbase64!!"}}`),
+		[]byte(`{"message":{"data":12},"broken":}`),
+	}
+	for _, tc := range debeziumcases.Load(f, "../testdata/debezium") {
+		body, err := json.Marshal(pushtest.Envelope{Message: &pushtest.Message{Data: tc.Message(), MessageID: "1"}, Subscription: "s"})
+		if err != nil {
+			f.Fatal(err)
+		}
+		seeds = append(seeds, body)
+	}
+	return seeds
+}
+
+// FuzzParseEnvelope holds parseEnvelope to encoding/json's reading of the
+// same body, as TestParseEnvelopeAgreesWithEncodingJSON does case by case.
+func FuzzParseEnvelope(f *testing.F) {
+	for _, s := range envelopeSeeds(f) {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, body []byte) { agreesWithEncodingJSON(t, body) })
+}
+
+// agreesWithEncodingJSON checks parseEnvelope reads body as the handler did
+// with encoding/json before parseEnvelope replaced that: the same verdict
+// (push, not a push, broken) and the same fields.
+func agreesWithEncodingJSON(t *testing.T, body []byte) {
+	if respells(body) {
+		return
+	}
+	var want pushtest.Envelope
+	wantErr := json.Unmarshal(body, &want)
+	var syntax *json.SyntaxError
+	wantBroken := wantErr != nil && !errors.As(wantErr, &syntax)
+	wantOK := wantErr == nil && want.Message != nil
+
+	var msg message
+	ok, err := parseEnvelope(body, &pushBuffers{}, &msg)
+	require.Equal(t, wantBroken, err != nil, "broken envelope: encoding/json said %v, parseEnvelope %v", wantErr, err)
+	require.Equal(t, wantOK, ok, "envelope")
+	if !ok {
+		return
+	}
+	m := want.Message
+	assert.Equal(t, string(m.Data), string(msg.data))
+	if len(m.Attributes) == 0 {
+		assert.Nil(t, msg.attrs())
+	} else {
+		assert.Equal(t, m.Attributes, msg.attrs())
+	}
+	assert.Equal(t, firstNonEmpty(m.MessageID, m.MessageID2), string(msg.id))
+	assert.Equal(t, firstNonEmpty(m.PublishTime, m.PublishTime2), string(msg.publishTime))
+	assert.Equal(t, m.OrderingKey, string(msg.orderingKey))
+	assert.Equal(t, want.Subscription, string(msg.subscription))
+}
+
+// envelopeNames are the member names of a push body that parseEnvelope reads.
+var envelopeNames = []string{"message", "subscription", "deliveryAttempt", "data", "attributes",
+	"messageId", "message_id", "publishTime", "publish_time", "orderingKey"}
+
+// respells reports whether body holds a string that differs from one of
+// envelopeNames only in case. encoding/json matches member names without
+// regard to case; Pub/Sub writes them exactly and parseEnvelope reads them
+// exactly, so such bodies are outside what the two can be compared on.
+func respells(body []byte) bool {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return false
+		}
+		if s, ok := tok.(string); ok {
+			for _, name := range envelopeNames {
+				if s != name && strings.EqualFold(s, name) {
+					return true
+				}
+			}
+		}
+	}
+}
+
+// FuzzDecodeBase64 holds decodeBase64 to encoding/base64: the same bytes,
+// the same count and the same error. The seeds are long enough for the
+// AVX2 part (45 characters and more) and break it in the places where it
+// hands over: a bad character, a line break, padding, a short tail.
+func FuzzDecodeBase64(f *testing.F) {
+	long := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte("change data capture \xff\x00"), 20))
+	for _, s := range []string{
+		long,
+		long[:100] + "!" + long[101:],
+		long[:64] + "\r\n" + long[64:],
+		long[:200] + "=" + long[201:],
+		long[:len(long)-1],
+		long + "AAA",
+		"QUJD",
+		"",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, src []byte) {
+		n := base64.StdEncoding.DecodedLen(len(src))
+		want, got := make([]byte, n), make([]byte, n)
+		wn, werr := base64.StdEncoding.Decode(want, src)
+		gn, gerr := decodeBase64(got, src)
+		if gn != wn || !bytes.Equal(got[:gn], want[:wn]) || fmt.Sprint(gerr) != fmt.Sprint(werr) {
+			t.Fatalf("decodeBase64(%q) = %d, %v; encoding/base64: %d, %v", src, gn, gerr, wn, werr)
+		}
+	})
 }
 
 // TestParseEnvelopeReusesBuffers checks a second push decodes into the
