@@ -16,10 +16,13 @@ import (
 	"github.com/cloudsql-cache/cloudsql-cache/internal/pushtest"
 )
 
-func TestParseEnvelopeAgreesWithEncodingJSON(t *testing.T) {
+// envelopeBodies are push bodies, good and bad, on which parseEnvelope is
+// held to encoding/json: by TestParseEnvelopeAgreesWithEncodingJSON and as
+// seeds of FuzzParseEnvelope.
+func envelopeBodies() []string {
 	data := base64.StdEncoding.EncodeToString([]byte(`{"op":"c","after":{"id":1}}`))
 	long := base64.StdEncoding.EncodeToString([]byte(strings.Repeat(`{"notes":"ünïcode \\ \" text"}`, 300)))
-	bodies := []string{
+	return []string{
 		`{"message":{"data":"` + data + `","attributes":{"a":"1","b":"x\"y"},"messageId":"m1","message_id":"m1",` +
 			`"publishTime":"2024-05-01T13:04:05.123Z","publish_time":"2024-05-01T13:04:05.123Z",` +
 			`"orderingKey":"{\"id\":1}"},"subscription":"projects/p/subscriptions/s","deliveryAttempt":3}`,
@@ -56,7 +59,10 @@ func TestParseEnvelopeAgreesWithEncodingJSON(t *testing.T) {
 		`42`,
 		``,
 	}
-	for _, body := range bodies {
+}
+
+func TestParseEnvelopeAgreesWithEncodingJSON(t *testing.T) {
+	for _, body := range envelopeBodies() {
 		name := body
 		if len(name) > 60 {
 			name = name[:60]
@@ -65,29 +71,19 @@ func TestParseEnvelopeAgreesWithEncodingJSON(t *testing.T) {
 	}
 }
 
-// envelopeSeeds are bodies for FuzzParseEnvelope: the cases above and the
-// recorded events as Pub/Sub wraps them.
-func envelopeSeeds(f *testing.F) [][]byte {
-	seeds := [][]byte{
-		[]byte(`{"message":{"data":"AQID\/A==","attributes":{"a":"1"},"messageId":"m1","orderingKey":"{\"id\":1}"},"subscription":"s"}`),
-		[]byte(`{"message":{"data":"!!notbase64!!"}}`),
-		[]byte(`{"message":{"data":12},"broken":}`),
+// FuzzParseEnvelope holds parseEnvelope to encoding/json's reading of the
+// same body, as TestParseEnvelopeAgreesWithEncodingJSON does case by case.
+// Its seeds are envelopeBodies and the recorded events as Pub/Sub wraps them.
+func FuzzParseEnvelope(f *testing.F) {
+	for _, body := range envelopeBodies() {
+		f.Add([]byte(body))
 	}
 	for _, tc := range debeziumcases.Load(f, "../testdata/debezium") {
 		body, err := json.Marshal(pushtest.Envelope{Message: &pushtest.Message{Data: tc.Message(), MessageID: "1"}, Subscription: "s"})
 		if err != nil {
 			f.Fatal(err)
 		}
-		seeds = append(seeds, body)
-	}
-	return seeds
-}
-
-// FuzzParseEnvelope holds parseEnvelope to encoding/json's reading of the
-// same body, as TestParseEnvelopeAgreesWithEncodingJSON does case by case.
-func FuzzParseEnvelope(f *testing.F) {
-	for _, s := range envelopeSeeds(f) {
-		f.Add(s)
+		f.Add(body)
 	}
 	f.Fuzz(func(t *testing.T, body []byte) { agreesWithEncodingJSON(t, body) })
 }
