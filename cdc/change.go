@@ -1,5 +1,7 @@
 package cdc
 
+import "errors"
+
 // Op is what a change does to its row.
 type Op byte
 
@@ -74,3 +76,17 @@ func (o Outcome) String() string {
 	}
 	return "unknown"
 }
+
+// Result is what became of one change a store applied.
+type Result struct {
+	// Outcome is what became of the change; OutcomeFailed when Err is set.
+	Outcome Outcome
+	// Err is a transient failure (cache unreachable, timeout), or wraps
+	// ErrInvalid for a change that can never apply.
+	Err error
+}
+
+// ErrInvalid wraps errors about a change that can never be applied (no key,
+// no row, a malformed version, an unknown op): a bug upstream, not a
+// transient failure, so callers park the message instead of retrying it.
+var ErrInvalid = errors.New("invalid change")

@@ -150,7 +150,7 @@ func NewFromEnv(ctx context.Context, getenv func(string) string, opts ...Option)
 	s.handler = handler.New(handler.Config{
 		Decoder:   debezium.NewDecoder(cfg),
 		Store:     s.store,
-		Permanent: func(err error) bool { return errors.Is(err, redisstore.ErrInvalid) },
+		Permanent: func(err error) bool { return errors.Is(err, cdc.ErrInvalid) },
 		Parker:    parker,
 		Metrics:   m,
 		Logger:    s.log,

@@ -63,7 +63,7 @@ func newRig(t testing.TB, c *redis.Client, prefix, yaml string, opts ...rigOpt) 
 		Decoder:   debezium.NewDecoder(cfg),
 		Store:     store,
 		Parker:    handler.NewRedisParker(c, prefix),
-		Permanent: func(err error) bool { return errors.Is(err, redisstore.ErrInvalid) },
+		Permanent: func(err error) bool { return errors.Is(err, cdc.ErrInvalid) },
 		Logger:    log,
 	}
 	for _, o := range opts {

@@ -217,8 +217,8 @@ func TestApplyInvalid(t *testing.T) {
 		"unknown op":  {Op: 'z', Table: "db.rep", Key: key, Version: ver(1, 1)},
 	} {
 		out, err := s.Apply(context.Background(), ch)
-		if !errors.Is(err, ErrInvalid) || out != cdc.OutcomeFailed {
-			t.Errorf("%s: %v %v, want ErrInvalid", name, out, err)
+		if !errors.Is(err, cdc.ErrInvalid) || out != cdc.OutcomeFailed {
+			t.Errorf("%s: %v %v, want cdc.ErrInvalid", name, out, err)
 		}
 	}
 	checkRecord(t, c, "invalid", key, nil, 0)
@@ -226,7 +226,7 @@ func TestApplyInvalid(t *testing.T) {
 		{Op: cdc.OpCreate, Table: "db.rep", Version: ver(1, 1), Row: rowJSON(1, 1)},
 		{Op: cdc.OpCreate, Table: "db.rep", Key: key, Version: ver(1, 1), Row: rowJSON(1, 1)},
 	})
-	if !errors.Is(res[0].Err, ErrInvalid) || res[1].Err != nil || res[1].Outcome != cdc.OutcomeApplied {
+	if !errors.Is(res[0].Err, cdc.ErrInvalid) || res[1].Err != nil || res[1].Outcome != cdc.OutcomeApplied {
 		t.Fatalf("batch with one invalid change: %+v", res)
 	}
 }
@@ -337,7 +337,7 @@ func TestApplyBatchOwnResults(t *testing.T) {
 			t.Errorf("change %d: error %v", i, r.Err)
 		}
 	}
-	if err := res[2].Err; err == nil || errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "WRONGTYPE") {
+	if err := res[2].Err; err == nil || errors.Is(err, cdc.ErrInvalid) || !strings.Contains(err.Error(), "WRONGTYPE") {
 		t.Errorf("change to a string key: %v, want a transient WRONGTYPE error", err)
 	}
 	checkRecord(t, c, "a", "db.rep:a", map[string]string{"v": string(ver(1, 21)), "d": string(rowJSON(8, 8))}, testTableTTL)

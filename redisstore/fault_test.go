@@ -86,7 +86,7 @@ func TestRedisDown(t *testing.T) {
 	ch.Version, ch.Row = ver(1, 2), rowJSON(1, 2)
 	start := time.Now()
 	_, err := s.Apply(ctx, ch)
-	if err == nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrInvalid) {
+	if err == nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, cdc.ErrInvalid) {
 		t.Fatalf("Apply with Redis down: %v, want a transient error", err)
 	}
 	if took := time.Since(start); took > 5*time.Second {

@@ -15,11 +15,6 @@ import (
 	"github.com/cloudsql-cache/cloudsql-cache/cdc"
 )
 
-// ErrInvalid wraps errors about a change that can never be applied (no key,
-// no row, a malformed version, an unknown op): a bug upstream, not a
-// transient failure, so callers may park the message instead of retrying.
-var ErrInvalid = errors.New("redisstore: invalid change")
-
 // ErrClosed is returned by Apply and ApplyBatch after Close.
 var ErrClosed = errors.New("redisstore: store closed")
 
@@ -38,15 +33,6 @@ type Options struct {
 	MaxBatch int
 	// Now is the clock for checkpoint times and rate limits; default time.Now.
 	Now func() time.Time
-}
-
-// Result is the outcome of one change of ApplyBatch.
-type Result struct {
-	// Outcome is what became of the change; OutcomeFailed when Err is set.
-	Outcome cdc.Outcome
-	// Err is a transient failure (Redis unreachable, timeout), or wraps
-	// ErrInvalid for a change that can never apply.
-	Err error
 }
 
 // Stats are a Store's counters since New.
@@ -115,11 +101,11 @@ type Store struct {
 // flight, where its result goes.
 type request struct {
 	ch      cdc.Change
-	kind    any         // kindRow, kindTombstone or kindMarker, boxed once (a constant)
-	refresh any         // "1" in refresh mode, else "0"
-	ttl     int64       // ms; 0 none
-	res     Result      // set by exec
-	done    chan Result // buffered: the drainer never waits for a caller that gave up
+	kind    any             // kindRow, kindTombstone or kindMarker, boxed once (a constant)
+	refresh any             // "1" in refresh mode, else "0"
+	ttl     int64           // ms; 0 none
+	res     cdc.Result      // set by exec
+	done    chan cdc.Result // buffered: the drainer never waits for a caller that gave up
 }
 
 // New builds a Store over a go-redis client (a *redis.Client or a cluster
@@ -162,7 +148,7 @@ func New(client redis.UniversalClient, cfg *cdc.Config, opts Options) *Store {
 // Apply applies one change atomically and returns its outcome. An error
 // means a transient failure (Redis unreachable, timeout: answer 503 so
 // Pub/Sub retries), ctx's error when the caller gave up (the change may
-// still be applied, which is harmless), or wraps ErrInvalid. Concurrent
+// still be applied, which is harmless), or wraps cdc.ErrInvalid. Concurrent
 // calls are coalesced into batches (see Store.mu); in an idle process a
 // call is sent at once.
 func (s *Store) Apply(ctx context.Context, ch cdc.Change) (cdc.Outcome, error) {
@@ -172,7 +158,7 @@ func (s *Store) Apply(ctx context.Context, ch cdc.Change) (cdc.Outcome, error) {
 	defer s.active.Done()
 	r, _ := s.requests.Get().(*request)
 	if r == nil {
-		r = &request{done: make(chan Result, 1)}
+		r = &request{done: make(chan cdc.Result, 1)}
 	}
 	if res, ok := s.prepare(ctx, r, ch); !ok {
 		s.recycle(r)
@@ -290,11 +276,11 @@ func (s *Store) drain() {
 // ApplyBatch applies several changes, in order, in one script call per
 // MaxBatch of them, all in one pipeline; results[i] belongs to changes[i].
 // Each change is applied atomically, with its own result.
-func (s *Store) ApplyBatch(ctx context.Context, changes []cdc.Change) []Result {
-	results := make([]Result, len(changes))
+func (s *Store) ApplyBatch(ctx context.Context, changes []cdc.Change) []cdc.Result {
+	results := make([]cdc.Result, len(changes))
 	if !s.enter() {
 		for i := range results {
-			results[i] = Result{Outcome: cdc.OutcomeFailed, Err: ErrClosed}
+			results[i] = cdc.Result{Outcome: cdc.OutcomeFailed, Err: ErrClosed}
 		}
 		return results
 	}
@@ -374,13 +360,13 @@ func (s *Store) Warnings() int64 { return s.restoreWarnings.Load() }
 // watermark here, synchronously, so its outcome means no older change can
 // write any more; its scan then runs in the background. The caller is
 // counted in s.active.
-func (s *Store) prepare(ctx context.Context, r *request, ch cdc.Change) (res Result, ok bool) {
+func (s *Store) prepare(ctx context.Context, r *request, ch cdc.Change) (res cdc.Result, ok bool) {
 	if ch.Op == cdc.OpIgnore {
-		return Result{Outcome: cdc.OutcomeIgnored}, false
+		return cdc.Result{Outcome: cdc.OutcomeIgnored}, false
 	}
 	t, listed := s.cfg.Lookup(ch.Table)
 	if s.cfg.OnlyListed && !listed {
-		return Result{Outcome: cdc.OutcomeIgnored}, false
+		return cdc.Result{Outcome: cdc.OutcomeIgnored}, false
 	}
 	if err := checkVersion(ch.Version); err != nil {
 		return invalid(ch, err.Error()), false
@@ -388,14 +374,14 @@ func (s *Store) prepare(ctx context.Context, r *request, ch cdc.Change) (res Res
 	if ch.Op == cdc.OpTruncate {
 		stale, err := s.raiseWatermark(ctx, ch)
 		if err != nil {
-			return Result{Outcome: cdc.OutcomeFailed, Err: err}, false
+			return cdc.Result{Outcome: cdc.OutcomeFailed, Err: err}, false
 		}
 		s.observe(s.bg, []cdc.Change{ch})
 		if stale {
-			return Result{Outcome: cdc.OutcomeStale}, false
+			return cdc.Result{Outcome: cdc.OutcomeStale}, false
 		}
 		s.startTruncate(ch)
-		return Result{Outcome: cdc.OutcomeApplied}, false
+		return cdc.Result{Outcome: cdc.OutcomeApplied}, false
 	}
 	if ch.Key == "" {
 		return invalid(ch, "no key"), false
@@ -416,11 +402,11 @@ func (s *Store) prepare(ctx context.Context, r *request, ch cdc.Change) (res Res
 	default:
 		r.kind, r.ttl = kindRow, ttlMs(t.TTL)
 	}
-	return Result{}, true
+	return cdc.Result{}, true
 }
 
-func invalid(ch cdc.Change, why string) Result {
-	return Result{Outcome: cdc.OutcomeFailed, Err: fmt.Errorf("%w: %s of %s key %q: %s", ErrInvalid, ch.Op, ch.Table, ch.Key, why)}
+func invalid(ch cdc.Change, why string) cdc.Result {
+	return cdc.Result{Outcome: cdc.OutcomeFailed, Err: fmt.Errorf("%w: %s of %s key %q: %s", cdc.ErrInvalid, ch.Op, ch.Table, ch.Key, why)}
 }
 
 func checkVersion(v cdc.Version) error {
@@ -495,7 +481,7 @@ func (s *Store) exec(ctx context.Context, reqs []*request) {
 		}
 		for j, r := range chunks[i] {
 			if err != nil {
-				r.res = Result{Outcome: cdc.OutcomeFailed, Err: fmt.Errorf("redisstore: apply %s: %w", r.ch.Key, err)}
+				r.res = cdc.Result{Outcome: cdc.OutcomeFailed, Err: fmt.Errorf("redisstore: apply %s: %w", r.ch.Key, err)}
 				continue
 			}
 			r.res = applyResult(r.ch, vals[j])
@@ -525,23 +511,23 @@ func (s *Store) applyArgs(batch []*request) []any {
 }
 
 // applyResult reads one change's element of the apply script's answer.
-func applyResult(ch cdc.Change, val any) Result {
+func applyResult(ch cdc.Change, val any) cdc.Result {
 	code, ok := val.(int64)
 	if !ok {
-		return Result{Outcome: cdc.OutcomeFailed, Err: fmt.Errorf("redisstore: apply %s: %v", ch.Key, val)}
+		return cdc.Result{Outcome: cdc.OutcomeFailed, Err: fmt.Errorf("redisstore: apply %s: %v", ch.Key, val)}
 	}
 	switch code {
 	case codeWritten:
 		if ch.Op == cdc.OpDelete {
-			return Result{Outcome: cdc.OutcomeDeleted}
+			return cdc.Result{Outcome: cdc.OutcomeDeleted}
 		}
-		return Result{Outcome: cdc.OutcomeApplied}
+		return cdc.Result{Outcome: cdc.OutcomeApplied}
 	case codeStale:
-		return Result{Outcome: cdc.OutcomeStale}
+		return cdc.Result{Outcome: cdc.OutcomeStale}
 	case codeAbsent:
-		return Result{Outcome: cdc.OutcomeIgnored}
+		return cdc.Result{Outcome: cdc.OutcomeIgnored}
 	}
-	return Result{Outcome: cdc.OutcomeFailed, Err: fmt.Errorf("redisstore: apply %s: unexpected script result %d", ch.Key, code)}
+	return cdc.Result{Outcome: cdc.OutcomeFailed, Err: fmt.Errorf("redisstore: apply %s: unexpected script result %d", ch.Key, code)}
 }
 
 // noScript returns the indexes of the commands that found their script
