@@ -3,7 +3,7 @@ GO ?= go
 PORT ?= 8080
 REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: test run services vet fuzz bench bench-go lint
+.PHONY: test run services vet fuzz bench bench-go lint tf-test
 
 ## test: start the local servers if needed, then every test with the race detector
 test: services
@@ -32,7 +32,7 @@ fuzz:
 	$(GO) test ./handler -run '^$$' -fuzz FuzzDecodeBase64 -fuzztime $(FUZZTIME)
 
 ## bench: end-to-end benchmark (function vs naive handler vs EVALSHA alone, on the
-## machine's Redis); prints the bench: lines and updates README.md's Performance table
+## machine's Redis); prints the bench: lines and updates the table in docs/performance.md
 bench: services
 	$(GO) run ./bench/cmd/bench
 
@@ -40,12 +40,24 @@ bench: services
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
-## lint: tflint's built-in rules on the Terraform (tflint is built from source on first use)
+## lint: tflint's built-in rules on the Terraform (tflint is built from source on first use), and
+## `terraform validate` + the mocked plans of terraform/tests offline through TF_CHECK when the
+## locally built providers are in TF_PROVIDERS (online, `make tf-test` does the same)
 TFLINT ?= $(shell $(GO) env GOPATH)/bin/tflint
+TF_CHECK ?= /work/shared/tools/tf-check
+TF_PROVIDERS ?= $(HOME)/.cache/tf-providers
 lint: vet
 	@test -x $(TFLINT) || (cd /tmp && GOFLAGS=-mod=mod $(GO) install github.com/terraform-linters/tflint@v0.64.0)
 	$(TFLINT) --chdir=terraform
 	@if command -v terraform >/dev/null; then terraform fmt -check -recursive terraform; fi
+	@if [ -x $(TF_CHECK) ] && [ -x $(TF_PROVIDERS)/terraform-provider-google ] && [ -x $(TF_PROVIDERS)/terraform-provider-random ]; then \
+		PROVIDER_DIR=$(TF_PROVIDERS) $(TF_CHECK) $(CURDIR); \
+	else echo "lint: no offline providers in $(TF_PROVIDERS): terraform validate and terraform test skipped (online: make tf-test)"; fi
+
+## tf-test: terraform validate and the mocked plans of terraform/tests/*.tftest.hcl, with the
+## providers downloaded by terraform init (needs the registry; no credentials, no API calls)
+tf-test:
+	cd terraform && terraform init -backend=false -input=false && terraform validate && terraform test
 
 ## bench-read: the read path on this machine's Redis and MariaDB (hits, fill=lease, fill=none, DB direct); BENCHREAD_FLAGS passes flags (-dsn, -redis, -reads, ...)
 bench-read: services
