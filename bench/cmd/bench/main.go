@@ -24,8 +24,8 @@
 // reports how many changes each apply script call carried.
 //
 // It prints the "bench:", "bench-noschema:", "bench-floor:" and
-// "bench-redis:" summary lines and writes the table into README.md between
-// the bench:sweep markers. With -cpuprofile it instead profiles the function
+// "bench-redis:" summary lines and writes the table into docs/performance.md
+// between the bench:sweep markers. With -cpuprofile it instead profiles the function
 // under the concurrency-50 load.
 package main
 
@@ -71,7 +71,7 @@ func main() {
 type config struct {
 	redisAddr  string
 	private    bool // start a private redis-server instead of using redisAddr
-	readme     string
+	doc        string
 	events     int           // events per closed-loop point
 	pointTime  time.Duration // cap per closed-loop point
 	sweep      []int
@@ -88,7 +88,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	c := config{}
 	fs.StringVar(&c.redisAddr, "redis", "127.0.0.1:6379", "Redis address (keys go under a bench-only prefix, removed afterwards)")
 	fs.BoolVar(&c.private, "private-redis", false, "start a private redis-server on a free port, so other clients' work does not count as Redis CPU")
-	fs.StringVar(&c.readme, "readme", "README.md", "README to write the table into (empty: do not write)")
+	fs.StringVar(&c.doc, "doc", "docs/performance.md", "Markdown file to write the table into, between the bench:sweep markers (empty: do not write)")
 	fs.IntVar(&c.events, "n", 20000, "events per closed-loop point")
 	fs.DurationVar(&c.pointTime, "d", 8*time.Second, "time cap per closed-loop point")
 	sweep := fs.String("sweep", "1,8,50,200", "closed-loop concurrencies; must include 50")
@@ -302,10 +302,10 @@ func (b *bencher) all(ctx context.Context, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "bench-redis: changes_per_call=%.1f redis_cpu_us_per_change_evalsha%d=%.1f evalsha%d_changes_per_sec=%.0f\n",
 		at50.perCall, evalBatch, eval8.redisUs, evalBatch, eval8.evalPerSec)
 
-	if b.cfg.readme == "" {
+	if b.cfg.doc == "" {
 		return nil
 	}
-	old, err := os.ReadFile(b.cfg.readme)
+	old, err := os.ReadFile(b.cfg.doc)
 	if err != nil {
 		return err
 	}
@@ -319,7 +319,7 @@ func (b *bencher) all(ctx context.Context, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(b.cfg.readme, updated, 0o644)
+	return os.WriteFile(b.cfg.doc, updated, 0o644)
 }
 
 // procsEnv is the environment that sets the started servers' GOMAXPROCS.
