@@ -18,6 +18,9 @@ locals {
     value_schemas         = var.debezium_value_schemas
     publish_ordering_key  = var.debezium_publish_ordering_key
     heartbeat_interval_ms = var.debezium_heartbeat_interval_ms
+    sink                  = local.kafka ? "kafka" : "pubsub"
+    kafka_bootstrap       = local.kafka_bootstrap
+    kafka_auth            = var.kafka_auth
   })
 
   debezium_cloud_init = templatefile("${local.debezium_dir}/cloud-init.yaml.tftpl", {
@@ -31,6 +34,7 @@ locals {
     cloudsql_proxy_image       = var.cloudsql_proxy_image
     otel_collector_image       = var.otel_collector_image
     java_max_ram_percent       = var.debezium_java_max_ram_percent
+    kafka_auth                 = local.kafka ? var.kafka_auth : "none"
   })
 }
 
@@ -111,6 +115,8 @@ resource "google_compute_instance" "debezium" {
     google_secret_manager_secret_version.db_password,
     google_secret_manager_secret_iam_member.debezium_db_password,
     google_pubsub_topic_iam_member.debezium_publisher,
+    google_managed_kafka_topic.cdc,
+    google_project_iam_member.debezium_kafka,
     google_project_iam_member.debezium,
     google_sql_user.debezium,
   ]

@@ -256,7 +256,7 @@ resource "google_monitoring_dashboard" "cdc" {
     displayName = "cloudsql-cache CDC (${var.name_prefix})"
     mosaicLayout = {
       columns = 48
-      tiles = [for i, t in local.dashboard_tiles : {
+      tiles = [for i, t in concat(local.dashboard_tiles, local.kafka_dashboard_tiles) : {
         xPos   = (i % 2) * 24
         yPos   = floor(i / 2) * 16
         width  = 24

@@ -87,3 +87,8 @@ output "sql_connection_name" {
   description = "Cloud SQL connection name (project:region:instance)."
   value       = local.sql_connection_name
 }
+
+output "kafka_bootstrap" {
+  description = "Kafka bootstrap address Debezium and the worker use (delivery = \"kafka\"); empty otherwise."
+  value       = local.kafka ? local.kafka_bootstrap : ""
+}

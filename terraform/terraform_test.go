@@ -522,6 +522,66 @@ var sampleProps = map[string]string{
 	"value_schemas":         "true",
 	"publish_ordering_key":  "true",
 	"heartbeat_interval_ms": "10000",
+	"sink":                  "pubsub",
+	"kafka_bootstrap":       "",
+	"kafka_auth":            "google",
+}
+
+// kafkaProps are sampleProps with the Kafka sink on Managed Kafka.
+func kafkaProps() map[string]string {
+	vars := map[string]string{}
+	for k, v := range sampleProps {
+		vars[k] = v
+	}
+	vars["sink"] = "kafka"
+	vars["kafka_bootstrap"] = "bootstrap.cdc-kafka.europe-west1.managedkafka.my-project.cloud.goog:9092"
+	return vars
+}
+
+// The Kafka sink replaces the Pub/Sub one and nothing else: the source and the encodings are
+// the same, so the worker decodes what the push function decodes.
+func TestDebeziumKafkaProperties(t *testing.T) {
+	pubsub := parseProperties(t, render(t, "../debezium-server/application.properties", sampleProps))
+	kafka := parseProperties(t, render(t, "../debezium-server/application.properties", kafkaProps()))
+	want := map[string]string{
+		"debezium.sink.type":                                               "kafka",
+		"debezium.sink.kafka.producer.bootstrap.servers":                   "bootstrap.cdc-kafka.europe-west1.managedkafka.my-project.cloud.goog:9092",
+		"debezium.sink.kafka.producer.acks":                                "all",
+		"debezium.sink.kafka.producer.enable.idempotence":                  "true",
+		"debezium.sink.kafka.producer.security.protocol":                   "SASL_SSL",
+		"debezium.sink.kafka.producer.sasl.mechanism":                      "OAUTHBEARER",
+		"debezium.sink.kafka.producer.sasl.oauthbearer.token.endpoint.url": "file:///run/kafka/token",
+	}
+	for k, v := range want {
+		if got := kafka[k]; got != v {
+			t.Errorf("%s = %q, want %q", k, got, v)
+		}
+	}
+	for k, v := range pubsub {
+		if strings.HasPrefix(k, "debezium.sink.") {
+			continue
+		}
+		if kafka[k] != v {
+			t.Errorf("%s differs between the sinks: %q (pubsub) vs %q (kafka)", k, v, kafka[k])
+		}
+	}
+	for k := range kafka {
+		if !strings.HasPrefix(k, "debezium.sink.") {
+			if _, ok := pubsub[k]; !ok {
+				t.Errorf("%s is set for Kafka only", k)
+			}
+		} else if strings.HasPrefix(k, "debezium.sink.pubsub.") {
+			t.Errorf("%s rendered for the Kafka sink", k)
+		}
+	}
+	// Without Google auth (an existing plaintext cluster) no SASL lines render.
+	plain := kafkaProps()
+	plain["kafka_auth"] = "none"
+	for k := range parseProperties(t, render(t, "../debezium-server/application.properties", plain)) {
+		if strings.Contains(k, "sasl") || strings.Contains(k, "security.protocol") {
+			t.Errorf("%s rendered without Google auth", k)
+		}
+	}
 }
 
 func TestDebeziumProperties(t *testing.T) {
@@ -580,7 +640,10 @@ func TestDebeziumProperties(t *testing.T) {
 	}
 }
 
-func TestCloudInit(t *testing.T) {
+// renderCloudInit renders cloud-init around props and returns its files (base64 ones decoded)
+// and its runcmd lines.
+func renderCloudInit(t *testing.T, props, kafkaAuth string) (map[string]string, []string) {
+	t.Helper()
 	b64 := func(path string) string {
 		b, err := os.ReadFile(path)
 		if err != nil {
@@ -588,7 +651,6 @@ func TestCloudInit(t *testing.T) {
 		}
 		return base64.StdEncoding.EncodeToString(b)
 	}
-	props := render(t, "../debezium-server/application.properties", sampleProps)
 	out := render(t, "../debezium-server/cloud-init.yaml.tftpl", map[string]string{
 		"application_properties_b64": base64.StdEncoding.EncodeToString([]byte(props)),
 		"jmx_metrics_b64":            b64("../debezium-server/jmx-metrics.yml"),
@@ -600,6 +662,7 @@ func TestCloudInit(t *testing.T) {
 		"cloudsql_proxy_image":       "gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.14.0",
 		"otel_collector_image":       "otel/opentelemetry-collector-contrib:0.115.0",
 		"java_max_ram_percent":       "60",
+		"kafka_auth":                 kafkaAuth,
 	})
 	if !strings.HasPrefix(out, "#cloud-config\n") {
 		t.Fatal("cloud-init must start with #cloud-config")
@@ -631,6 +694,14 @@ func TestCloudInit(t *testing.T) {
 	if files["/etc/debezium/application.properties"] != props {
 		t.Error("application.properties does not round-trip through cloud-init")
 	}
+	if len(doc.RunCmd) == 0 {
+		t.Error("runcmd is empty: nothing starts the units")
+	}
+	return files, doc.RunCmd
+}
+
+func TestCloudInit(t *testing.T) {
+	files, _ := renderCloudInit(t, render(t, "../debezium-server/application.properties", sampleProps), "none")
 	for _, unit := range []string{"debezium", "cloudsql-proxy", "otel-collector", "debezium-prepare", "debezium-health"} {
 		body, ok := files["/etc/systemd/system/"+unit+".service"]
 		if !ok {
@@ -653,12 +724,37 @@ func TestCloudInit(t *testing.T) {
 	if !strings.Contains(files["/etc/systemd/system/cloudsql-proxy.service"], "--private-ip") {
 		t.Error("Auth Proxy must use the private IP")
 	}
-	if len(doc.RunCmd) == 0 {
-		t.Error("runcmd is empty: nothing starts the units")
+	if _, ok := files["/etc/debezium/kafka-token.sh"]; ok {
+		t.Error("the Kafka token writer is rendered without Kafka")
 	}
 	// The rendered scripts must keep their shell variables (no accidental template expansion).
 	if !strings.Contains(files["/etc/debezium/prepare.sh"], `"$dev"`) {
 		t.Error("prepare.sh lost its shell variables")
+	}
+}
+
+// With Managed Kafka the VM writes the OAUTHBEARER token file before Debezium starts, refreshes it,
+// and hands it to the container read-only, with the JVM allowed to read it.
+func TestCloudInitKafka(t *testing.T) {
+	files, runcmd := renderCloudInit(t, render(t, "../debezium-server/application.properties", kafkaProps()), "google")
+	script := files["/etc/debezium/kafka-token.sh"]
+	for _, s := range []string{`"$md/token"`, `"$md/email"`, `GOOG_OAUTH2_TOKEN`, `"scope":"kafka"`, "/run/kafka/token.tmp", "mv /run/kafka/token.tmp /run/kafka/token"} {
+		if !strings.Contains(script, s) {
+			t.Errorf("kafka-token.sh lacks %q", s)
+		}
+	}
+	deb := files["/etc/systemd/system/debezium.service"]
+	for _, s := range []string{"Requires=debezium-prepare.service kafka-token.service", "-v /run/kafka:/run/kafka:ro",
+		"-Dorg.apache.kafka.sasl.oauthbearer.allowed.urls=file:///run/kafka/token"} {
+		if !strings.Contains(deb, s) {
+			t.Errorf("debezium.service lacks %q", s)
+		}
+	}
+	if !strings.Contains(files["/etc/systemd/system/kafka-token.timer"], "OnUnitActiveSec=600") {
+		t.Error("the token is not refreshed")
+	}
+	if !strings.Contains(strings.Join(runcmd, "\n"), "kafka-token.timer") {
+		t.Error("runcmd does not start the token timer")
 	}
 }
 

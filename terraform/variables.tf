@@ -380,3 +380,68 @@ variable "alert_redis_memory_ratio" {
   type        = number
   default     = 0.8
 }
+
+# ---------------------------------------------------------------- delivery
+variable "delivery" {
+  description = "How changes reach the cache: push (Pub/Sub push to the Cloud Run function), pull (Pub/Sub streaming-pull worker) or kafka (Kafka consumer-group worker; Debezium publishes to Kafka)."
+  type        = string
+  default     = "push"
+
+  validation {
+    condition     = contains(["push", "pull", "kafka"], var.delivery)
+    error_message = "delivery is push, pull or kafka."
+  }
+}
+
+# ---------------------------------------------------------------- Kafka (delivery = "kafka")
+variable "kafka_bootstrap" {
+  description = "Bootstrap address (host:port, comma-separated) of an existing Kafka cluster; empty creates a Managed Service for Apache Kafka cluster in the VPC."
+  type        = string
+  default     = ""
+}
+
+variable "kafka_auth" {
+  description = "How Debezium and the worker authenticate to Kafka: google (SASL/OAUTHBEARER with their service accounts over TLS: Managed Kafka) or none (plaintext, an existing cluster inside the VPC)."
+  type        = string
+  default     = "google"
+
+  validation {
+    condition     = contains(["google", "none"], var.kafka_auth)
+    error_message = "kafka_auth is google or none."
+  }
+}
+
+variable "kafka_vcpu_count" {
+  description = "vCPUs of the Managed Kafka cluster (minimum 3; about 20 MB/s of writes per vCPU)."
+  type        = number
+  default     = 3
+
+  validation {
+    condition     = var.kafka_vcpu_count >= 3
+    error_message = "Managed Kafka needs at least 3 vCPUs."
+  }
+}
+
+variable "kafka_memory_gib" {
+  description = "Memory of the Managed Kafka cluster in GiB (1-8 GiB per vCPU)."
+  type        = number
+  default     = 3
+}
+
+variable "kafka_partitions" {
+  description = "Partitions per table topic: the most worker instances that share one table's changes."
+  type        = number
+  default     = 6
+}
+
+variable "kafka_retention_hours" {
+  description = "Retention of the table topics; keep it at or below the cache's tombstone_ttl (168h) so a replayed change is never older than the tombstones that stop it resurrecting a row."
+  type        = number
+  default     = 168
+}
+
+variable "alert_kafka_lag" {
+  description = "Alert when a partition's consumer lag (records not yet applied) stays above this for 10 minutes."
+  type        = number
+  default     = 100000
+}
