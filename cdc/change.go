@@ -48,6 +48,11 @@ type Change struct {
 	Snapshot bool
 	// Reason says why an OpIgnore message is ignored, e.g. "heartbeat".
 	Reason string
+	// Untyped marks an upsert whose row (a message without a schema) has a
+	// column neither the config's types nor the column registry type: its
+	// values cannot be made canonical, so Row is nil and stores write a
+	// marker (readers miss and read MySQL), reporting OutcomeUntyped.
+	Untyped bool
 }
 
 // Outcome is what became of one message; metrics count by it.
@@ -64,10 +69,12 @@ const (
 	OutcomeIgnored
 	OutcomeRejected
 	OutcomeFailed
+	// OutcomeUntyped is an Untyped change applied as a marker.
+	OutcomeUntyped
 	NumOutcomes
 )
 
-var outcomeNames = [NumOutcomes]string{"applied", "deleted", "stale", "ignored", "rejected", "failed"}
+var outcomeNames = [NumOutcomes]string{"applied", "deleted", "stale", "ignored", "rejected", "failed", "untyped"}
 
 // String returns the outcome's metric label.
 func (o Outcome) String() string {

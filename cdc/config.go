@@ -51,9 +51,25 @@ type Config struct {
 	TombstoneTTL time.Duration `yaml:"tombstone_ttl"`
 	// OnlyListed ignores changes of tables not in Tables.
 	OnlyListed bool `yaml:"only_listed"`
+	// DecimalHandlingMode is Debezium's decimal.handling.mode, which says how
+	// a DECIMAL typed by types: or the column registry arrives without a
+	// schema: precise (default: base64 bytes of the unscaled value), string
+	// (decimal text) or double (a number). A JSON number is read as a number
+	// in every mode; a string is never guessed between base64 and text.
+	DecimalHandlingMode DecimalMode `yaml:"decimal_handling_mode"`
 	// Tables maps "db.table" to its settings.
 	Tables map[string]*Table `yaml:"tables"`
 }
+
+// DecimalMode is a value of Debezium's decimal.handling.mode.
+type DecimalMode string
+
+// The decimal.handling.mode values of the Debezium MySQL connector.
+const (
+	DecimalPrecise DecimalMode = "precise"
+	DecimalString  DecimalMode = "string"
+	DecimalDouble  DecimalMode = "double"
+)
 
 // Table is the configuration of one table.
 type Table struct {
@@ -85,7 +101,7 @@ var defaultTable = Table{Mode: ModeReplicate, Fill: FillNone}
 // DefaultConfig is the configuration without a file: every table cached in
 // replicate mode with the Debezium key.
 func DefaultConfig() *Config {
-	return &Config{TombstoneTTL: DefaultTombstoneTTL, Tables: map[string]*Table{}}
+	return &Config{TombstoneTTL: DefaultTombstoneTTL, DecimalHandlingMode: DecimalPrecise, Tables: map[string]*Table{}}
 }
 
 // LoadConfig reads and validates the YAML file at path.
@@ -126,6 +142,13 @@ var tableName = regexp.MustCompile(`^[^.\s:]+\.[^.\s:]+$`)
 func (c *Config) Validate() error {
 	if c.TombstoneTTL <= 0 {
 		return fmt.Errorf("config: tombstone_ttl must be positive, got %v", c.TombstoneTTL)
+	}
+	switch c.DecimalHandlingMode {
+	case "":
+		c.DecimalHandlingMode = DecimalPrecise
+	case DecimalPrecise, DecimalString, DecimalDouble:
+	default:
+		return fmt.Errorf("config: decimal_handling_mode: %q is not precise, string or double", c.DecimalHandlingMode)
 	}
 	if strings.ContainsAny(c.Prefix, " \t\n*?[]") {
 		return fmt.Errorf("config: prefix %q must not contain spaces or glob characters", c.Prefix)
@@ -236,7 +259,13 @@ type ColumnType struct {
 	Scale int
 }
 
-var typePattern = regexp.MustCompile(`^([a-z ]+?)\s*(?:\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\))?(\s+unsigned)?$`)
+// typePattern reads a type as written in the config or as information_schema
+// COLUMN_TYPE prints it: "decimal(10,2) unsigned zerofill", "bigint(20) unsigned".
+var typePattern = regexp.MustCompile(`^([a-z ]+?)\s*(?:\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\))?(\s+unsigned)?(\s+zerofill)?$`)
+
+// listPattern reads enum('a','b') and set('x','y'), whose member list is
+// irrelevant to the encoding (Debezium and MySQL both send the text).
+var listPattern = regexp.MustCompile(`^(enum|set)\s*\(.*\)$`)
 
 var knownTypes = map[string]string{
 	"tinyint": "int", "smallint": "int", "mediumint": "int", "int": "int", "integer": "int", "bigint": "int",
@@ -246,13 +275,20 @@ var knownTypes = map[string]string{
 	"bit": "bit", "json": "json",
 	"binary": "binary", "varbinary": "binary", "blob": "binary", "tinyblob": "binary", "mediumblob": "binary", "longblob": "binary",
 	"geometry": "geometry", "point": "geometry", "linestring": "geometry", "polygon": "geometry",
-	"char": "string", "varchar": "string", "text": "string", "enum": "string", "set": "string", "string": "string",
+	"multipoint": "geometry", "multilinestring": "geometry", "multipolygon": "geometry",
+	"geometrycollection": "geometry", "geomcollection": "geometry", "double precision": "double",
+	"char": "string", "varchar": "string", "tinytext": "string", "text": "string", "mediumtext": "string",
+	"longtext": "string", "enum": "string", "set": "string", "string": "string",
 }
 
 // ParseColumnType parses a type such as "datetime(3)", "decimal(10,2)",
 // "bigint unsigned" or "bit(8)".
 func ParseColumnType(s string) (ColumnType, error) {
-	m := typePattern.FindStringSubmatch(strings.ToLower(strings.TrimSpace(s)))
+	lower := strings.ToLower(strings.TrimSpace(s))
+	if listPattern.MatchString(lower) {
+		return ColumnType{Base: "string"}, nil
+	}
+	m := typePattern.FindStringSubmatch(lower)
 	if m == nil {
 		return ColumnType{}, fmt.Errorf("type %q is not a MySQL column type", s)
 	}

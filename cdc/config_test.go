@@ -147,6 +147,17 @@ func TestParseColumnType(t *testing.T) {
 		"point":               {Base: "geometry"},
 		"varchar(100)":        {Base: "string", Precision: 100},
 		"enum":                {Base: "string"},
+		// information_schema COLUMN_TYPE forms (the column registry)
+		"enum('a','b,c')":              {Base: "string"},
+		"set('x','y')":                 {Base: "string"},
+		"int(10) unsigned zerofill":    {Base: "int", Precision: 10},
+		"bigint(20) unsigned zerofill": {Base: "bigint unsigned", Precision: 20},
+		"decimal(10,2) unsigned":       {Base: "decimal", Precision: 10, Scale: 2},
+		"float(10,2)":                  {Base: "float", Precision: 10, Scale: 2},
+		"double precision":             {Base: "double"},
+		"longtext":                     {Base: "string"},
+		"multipolygon":                 {Base: "geometry"},
+		"geomcollection":               {Base: "geometry"},
 	} {
 		got, err := ParseColumnType(in)
 		require.NoError(t, err, in)
@@ -164,4 +175,32 @@ func TestParseColumnType(t *testing.T) {
 		require.Error(t, err, in)
 		assert.Contains(t, err.Error(), want, in)
 	}
+}
+
+func TestTableSchema(t *testing.T) {
+	ts, err := ParseTableSchema([]byte(`{"key":["id"],"columns":[{"name":"id","type":"bigint(20) unsigned"},` +
+		`{"name":"at","type":"datetime(3)"},{"name":"v","type":"vector(3)"}],"read_at_ms":5}`))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"id"}, ts.Key)
+	ct, ok := ts.Type("at")
+	assert.True(t, ok)
+	assert.Equal(t, ColumnType{Base: "datetime", Precision: 3}, ct)
+	_, ok = ts.Type("v")
+	assert.False(t, ok, "a type this code cannot decode leaves the column untyped")
+	assert.True(t, ts.Has("v"))
+	_, ok = ts.Type("nope")
+	assert.False(t, ok)
+	for in, want := range map[string]string{
+		`{"key":["x"],"columns":[{"name":"id","type":"int"}]}`:                "key column",
+		`{"key":[],"columns":[]}`:                                             "no columns",
+		`{"columns":[{"name":"id","type":"int"},{"name":"id","type":"int"}]}`: "repeated",
+		`{"columns":[{"name":"","type":"int"}]}`:                              "no name",
+		`[1]`:                                                                 "registry entry",
+	} {
+		_, err := ParseTableSchema([]byte(in))
+		assert.ErrorContains(t, err, want, in)
+	}
+	var r *Registry
+	assert.Nil(t, r.Lookup("a.b"))
+	assert.Equal(t, "p:__cdc:schema", RegistryKey("p:"))
 }

@@ -69,21 +69,6 @@ func (cv *converter) convert(dst []byte, s *scanner, k kind, scale int) ([]byte,
 		return appendUnscaled(dst, cv.tmp, scale, true), nil
 	case kDecimalText:
 		return cv.decimalText(dst, s, scale)
-	case kDecimalAny:
-		if c == '"' {
-			raw, _, err := s.str()
-			if err != nil {
-				return dst, err
-			}
-			s.i -= len(raw) + 2
-			if !isDecimalText(raw) {
-				if err := cv.readBase64(s); err != nil {
-					return dst, err
-				}
-				return appendUnscaled(dst, cv.tmp, scale, true), nil
-			}
-		}
-		return cv.decimalText(dst, s, scale)
 	case kUint:
 		return cv.unsigned(dst, s)
 	case kDate, kTimeMs, kTimeMicros, kTimeNanos, kTsMs, kTsMicros, kTsNanos:
@@ -517,42 +502,36 @@ func hugeExponent(text []byte) bool {
 	return len(exp) > 3 || len(exp) == 3 && string(exp) > "200"
 }
 
-// unsigned converts BIGINT UNSIGNED: a number (long mode), a Decimal's
-// base64 bytes (precise mode) or, schemaless, decimal digits.
+// unsigned converts BIGINT UNSIGNED. A string is always a Decimal of scale
+// 0 as base64 bytes (bigint.unsigned.handling.mode=precise:
+// BinlogValueConverters builds SpecialValueDecimal.builder(PRECISE, 20, 0)
+// for it). A number is long mode, where Debezium passes the binlog's signed
+// long through (convertBigInt): a negative one is the value minus 2^64.
 func (cv *converter) unsigned(dst []byte, s *scanner) ([]byte, error) {
 	if s.peek() != '"' {
-		return integer(dst, s)
+		text, isInt, err := s.number()
+		if err != nil {
+			return dst, err
+		}
+		if !isInt {
+			return dst, fmt.Errorf("%s is not an integer", text)
+		}
+		if text[0] != '-' {
+			return append(dst, text...), nil
+		}
+		n, err := strconv.ParseInt(string(text), 10, 64)
+		if err != nil {
+			return dst, fmt.Errorf("bigint unsigned %s: %w", text, err)
+		}
+		return strconv.AppendUint(dst, uint64(n), 10), nil
 	}
-	raw, esc, err := s.str()
-	if err != nil {
-		return dst, err
-	}
-	if !esc && isDigits(raw) && len(raw)%4 != 0 {
-		return append(dst, raw...), nil // digits that cannot be base64
-	}
-	s.i -= len(raw) + 2
 	if err := cv.readBase64(s); err != nil {
 		return dst, err
 	}
+	if len(cv.tmp) > 9 || len(cv.tmp) == 9 && cv.tmp[0] != 0 {
+		return dst, fmt.Errorf("bigint unsigned: %d bytes is more than 64 bits", len(cv.tmp))
+	}
 	return appendUnscaled(dst, cv.tmp, 0, false), nil
-}
-
-// isDecimalText reports whether a string is a plain decimal such as "-12.30"
-// (decimal.handling.mode=string) rather than base64 bytes (precise). Only
-// all-digit strings whose length is a multiple of 4 could be either; they are
-// read as decimals.
-func isDecimalText(b []byte) bool {
-	if len(b) > 0 && b[0] == '-' {
-		b = b[1:]
-	}
-	whole, frac, dot := b, []byte(nil), false
-	for i, c := range b {
-		if c == '.' {
-			whole, frac, dot = b[:i], b[i+1:], true
-			break
-		}
-	}
-	return isDigits(whole) && (!dot || isDigits(frac))
 }
 
 func isDigits(b []byte) bool {
@@ -668,9 +647,15 @@ func (cv *converter) varDecimal(dst []byte, s *scanner) ([]byte, error) {
 	return appendUnscaled(dst, value, int(scale), true), nil
 }
 
-// typeKind maps a column type declared in the config (for schemaless
-// events) to a kind.
-func typeKind(ct cdc.ColumnType) (kind, int) {
+// typeKind maps a column type declared in the config or the column
+// registry (for schemaless events) to a kind, under the encodings of the
+// compact profile (the README's Debezium settings): DECIMAL by mode, DATE
+// as days, DATETIME(0-3) as ms and DATETIME(4-6) as µs and TIME as µs
+// (time.precision.mode=adaptive_time_microseconds: JdbcValueConverters.
+// convertTimestamp picks by the column's precision; BinlogValueConverters
+// sends TIME through convertDurationToMicroseconds), TIMESTAMP as a UTC
+// ZonedTimestamp string, binary as base64.
+func typeKind(ct cdc.ColumnType, mode cdc.DecimalMode) (kind, int) {
 	switch ct.Base {
 	case "int", "year":
 		return kInt, 0
@@ -679,8 +664,16 @@ func typeKind(ct cdc.ColumnType) (kind, int) {
 	case "bigint unsigned":
 		return kUint, 0
 	case "decimal":
-		return kDecimalAny, ct.Scale
+		// precise: a base64 string (a number when JsonConverter's
+		// decimal.format=numeric); string: SpecialValueDecimal.fromLogical
+		// writes BigDecimal.toPlainString(); double: a number.
+		if mode == cdc.DecimalPrecise {
+			return kDecimal, ct.Scale
+		}
+		return kDecimalText, ct.Scale
 	case "float":
+		// FLOAT(M,D) arrives as the float32 widened to a double (below):
+		// parsing at 32 bits gives back the stored value.
 		return kFloat32, 0
 	case "double":
 		return kFloat64, 0
@@ -714,6 +707,16 @@ func typeKind(ct cdc.ColumnType) (kind, int) {
 // UNSIGNED, and decimals in string or double mode.
 func declared(k kind, scale int, ct cdc.ColumnType) (kind, int) {
 	switch {
+	case k == kFloat64 && ct.Base == "float":
+		// FLOAT(M,D): BinlogValueConverters.schemaBuilder gives FLOAT32 only
+		// to a FLOAT without scale and length <= 24; the rest falls to
+		// JdbcValueConverters (Types.FLOAT -> float64), whose convertDouble
+		// widens the binlog's Float with Number.doubleValue(): 10.22 is sent
+		// as 10.220000267028809. Parsed at 32 bits it is 10.22 again, as the
+		// database fallback prints it.
+		return kFloat32, 0
+	case k == kInt && ct.Base == "bigint unsigned":
+		return kUint, 0 // long mode
 	case k == kUint && ct.Base == "decimal":
 		return kDecimal, ct.Scale
 	case (k == kString || k == kFloat64) && ct.Base == "decimal":

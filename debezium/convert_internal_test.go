@@ -56,12 +56,6 @@ func TestParseUTC(t *testing.T) {
 	}
 }
 
-func TestIsDecimalText(t *testing.T) {
-	for s, want := range map[string]bool{"12.30": true, "-0.5": true, "7": true, "1234": true, "AA==": false, "BM4=": false, "1.": false, ".5": false, "-": false, "": false, "1e5": false} {
-		assert.Equal(t, want, isDecimalText([]byte(s)), s)
-	}
-}
-
 func TestHugeExponent(t *testing.T) {
 	for s, want := range map[string]bool{"1.5": false, "1e200": false, "1E-200": false, "1e201": true, "1e+0000000300": true, "1e99999999": true} {
 		assert.Equal(t, want, hugeExponent([]byte(s)), s)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cloudsql-cache/cloudsql-cache/cdc"
 )
@@ -15,10 +16,19 @@ import (
 // Decode takes its scratch space from a pool.
 type Decoder struct {
 	cfg   *cdc.Config
+	reg   atomic.Pointer[cdc.Registry] // the column registry's latest snapshot; nil until one is set
 	plans planCache
 	names interner
 	pool  sync.Pool // of *state
 }
+
+// SetRegistry makes r the column registry the decoder types and keys
+// schemaless rows with (nil: none). Safe to call while decoding: each
+// message sees one snapshot.
+func (d *Decoder) SetRegistry(r *cdc.Registry) { d.reg.Store(r) }
+
+// Registry returns the column registry snapshot in use, or nil.
+func (d *Decoder) Registry() *cdc.Registry { return d.reg.Load() }
 
 // NewDecoder returns a decoder for the tables of cfg (nil means
 // cdc.DefaultConfig).
@@ -45,6 +55,8 @@ type state struct {
 	out    []byte  // the row JSON being built
 	key    []byte  // the Redis key being built
 	parts  [][]byte
+	// untyped is set by decodeRow for a schemaless column with no type.
+	untyped bool
 }
 
 // field is one decoded column: its name and canonical value in state.vals
@@ -65,6 +77,7 @@ type span struct {
 func (st *state) reset() {
 	st.vals, st.fields, st.meta, st.keys = st.vals[:0], st.fields[:0], st.meta[:0], st.keys[:0]
 	st.out, st.key, st.parts = st.out[:0], st.key[:0], st.parts[:0]
+	st.untyped = false
 }
 
 // members are the spans of an envelope's (or payload's) known keys.
@@ -180,7 +193,7 @@ func (d *Decoder) decode(st *state, value, key []byte) (cdc.Change, error) {
 			return cdc.Change{}, fmt.Errorf("debezium: value: %w", s.errorf("data after the JSON value"))
 		}
 	}
-	if m == &top && top.n == 2 && top.hasSchemaField && top.payload != nil {
+	if m == &top && top.n == 2 && top.hasSchemaField && top.payload != nil && len(st.meta) == 0 {
 		// The JsonConverter envelope {"schema":…,"payload":…}.
 		ps := scanner{b: top.payload}
 		if ps.null() {
@@ -201,18 +214,23 @@ func (d *Decoder) decode(st *state, value, key []byte) (cdc.Change, error) {
 		}
 		body, m = top.payload, &inner
 	}
+	// Without a schema the shape is told by the members present. A
+	// flattened row's __ metadata wins over its columns, which may be named
+	// like the members of an envelope or a control record (op, source, ddl,
+	// status, id...): only a message without them is looked at further.
+	guess := p == nil && !flatMeta(st.meta)
 	switch {
 	case p != nil && p.shape == shapeHeartbeat,
-		p == nil && m.n == 1 && m.tsMs != nil,
-		bytes.Contains(key, []byte(nameServerKey)):
+		guess && m.n == 1 && m.tsMs != nil,
+		guess && bytes.Contains(key, []byte(nameServerKey)):
 		return cdc.Change{Op: cdc.OpIgnore, Reason: "heartbeat", EventMs: optInt(m.tsMs)}, nil
 	case p != nil && p.shape == shapeSchemaChange,
-		p == nil && m.op == nil && (m.ddl != nil || m.tableChanges != nil || m.databaseName != nil):
+		guess && m.op == nil && (m.ddl != nil || m.tableChanges != nil || m.databaseName != nil):
 		return cdc.Change{Op: cdc.OpIgnore, Reason: "schema-change", EventMs: optInt(m.tsMs)}, nil
 	case p != nil && p.shape == shapeTransaction,
-		p == nil && m.op == nil && m.id != nil && isTxStatus(m.status):
+		guess && m.op == nil && m.id != nil && isTxStatus(m.status):
 		return cdc.Change{Op: cdc.OpIgnore, Reason: "transaction", EventMs: optInt(m.tsMs)}, nil
-	case p != nil && p.shape == shapeEnvelope, p == nil && m.op != nil && m.source != nil:
+	case p != nil && p.shape == shapeEnvelope, guess && m.op != nil && m.source != nil:
 		return d.envelope(st, p, m, key)
 	}
 	var row *rowPlan
@@ -265,6 +283,19 @@ func (d *Decoder) splitKnown(st *state, value []byte, m *members) (e *cachedPlan
 		return nil, nil, false, false
 	}
 	return e, value[start:ps.i], false, true
+}
+
+// flatMeta reports whether a message's __ members include one that only
+// ExtractNewRecordState's add.fields or delete rewriting writes: __op,
+// __deleted or __source_*.
+func flatMeta(meta []span) bool {
+	for _, f := range meta {
+		n := f.name[len(metaPrefix):]
+		if string(n) == "op" || string(n) == "deleted" || bytes.HasPrefix(n, []byte("source_")) {
+			return true
+		}
+	}
+	return false
 }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
@@ -453,17 +484,18 @@ func (d *Decoder) envelope(st *state, p *plan, m *members, key []byte) (cdc.Chan
 			// No before image (binlog_row_image=MINIMAL leaves only the key
 			// columns, a converter may drop it): the Debezium key still names
 			// the row.
-			return d.finish(st, ch, t, key)
+			return d.finish(st, ch, t, d.reg.Load().Lookup(ch.Table), key)
 		}
 		return cdc.Change{}, fmt.Errorf("debezium: op %c without %s", op, what)
 	}
 	if p != nil && rp == nil {
 		return cdc.Change{}, fmt.Errorf("debezium: schema has no %s struct", what)
 	}
-	if err := st.decodeRow(image, rp, t, what); err != nil {
+	ts := d.reg.Load().Lookup(ch.Table)
+	if err := st.decodeRow(image, rp, t, ts, d.cfg.DecimalHandlingMode, what); err != nil {
 		return cdc.Change{}, err
 	}
-	return d.finish(st, ch, t, key)
+	return d.finish(st, ch, t, ts, key)
 }
 
 // flat decodes a row flattened by ExtractNewRecordState; its position and
@@ -524,14 +556,20 @@ func (d *Decoder) flat(st *state, rp *rowPlan, schemaTable string, body, key []b
 	if op == cdc.OpRead {
 		ch.Snapshot = true
 	}
-	if err := st.decodeRow(body, rp, t, "row"); err != nil {
+	ts := d.reg.Load().Lookup(ch.Table)
+	if err := st.decodeRow(body, rp, t, ts, d.cfg.DecimalHandlingMode, "row"); err != nil {
 		return cdc.Change{}, err
 	}
-	return d.finish(st, ch, t, key)
+	return d.finish(st, ch, t, ts, key)
 }
 
-// decodeRow decodes a row image into st.fields/st.vals.
-func (st *state) decodeRow(image []byte, rp *rowPlan, t *cdc.Table, what string) error {
+// decodeRow decodes a row image into st.fields/st.vals. Column types come,
+// first that applies, from the schema in the message (refined by a declared
+// type where the schema cannot tell), the config's types:, the column
+// registry (ts, may be nil), or, with neither, the value as written. A
+// schemaless column the registry does not type while the table has an
+// entry sets st.untyped.
+func (st *state) decodeRow(image []byte, rp *rowPlan, t *cdc.Table, ts *cdc.TableSchema, mode cdc.DecimalMode, what string) error {
 	s := scanner{b: image}
 	if err := s.begin('{'); err != nil {
 		return fmt.Errorf("debezium: %s is not an object", what)
@@ -540,7 +578,7 @@ func (st *state) decodeRow(image []byte, rp *rowPlan, t *cdc.Table, what string)
 		for i := range rp.cols {
 			c := &rp.cols[i]
 			k, scale := c.kind, c.scale
-			if ct, ok := t.ColumnTypes[c.name]; ok {
+			if ct, ok := declaredType(t, ts, c.name); ok {
 				k, scale = declared(k, scale, ct)
 			}
 			st.fields = append(st.fields, field{name: c.nameB, quoted: c.quoted, kind: k, scale: scale, start: -1})
@@ -565,8 +603,10 @@ func (st *state) decodeRow(image []byte, rp *rowPlan, t *cdc.Table, what string)
 			k, scale := kPass, 0
 			if bytes.HasPrefix(name, []byte(metaPrefix)) {
 				k = kMeta
-			} else if ct, ok := t.ColumnTypes[string(name)]; ok {
-				k, scale = typeKind(ct)
+			} else if ct, ok := declaredType(t, ts, string(name)); ok {
+				k, scale = typeKind(ct, mode)
+			} else if ts != nil {
+				st.untyped = true
 			}
 			st.fields = append(st.fields, field{name: name, kind: k, scale: scale, start: -1})
 			f = &st.fields[len(st.fields)-1]
@@ -586,13 +626,30 @@ func (st *state) decodeRow(image []byte, rp *rowPlan, t *cdc.Table, what string)
 	}
 }
 
-// finish builds the key and, for upserts, the row.
-func (d *Decoder) finish(st *state, ch cdc.Change, t *cdc.Table, key []byte) (cdc.Change, error) {
-	if err := st.buildKey(d, ch.Table, t, key); err != nil {
+// declaredType is a column's type from the config's types:, else from the
+// column registry.
+func declaredType(t *cdc.Table, ts *cdc.TableSchema, col string) (cdc.ColumnType, bool) {
+	if ct, ok := t.ColumnTypes[col]; ok {
+		return ct, true
+	}
+	if ts != nil {
+		return ts.Type(col)
+	}
+	return cdc.ColumnType{}, false
+}
+
+// finish builds the key and, for upserts, the row (none for an untyped
+// row: the store leaves a marker).
+func (d *Decoder) finish(st *state, ch cdc.Change, t *cdc.Table, ts *cdc.TableSchema, key []byte) (cdc.Change, error) {
+	if err := st.buildKey(d, ch.Table, t, ts, key); err != nil {
 		return cdc.Change{}, err
 	}
 	ch.Key = string(st.key)
 	if ch.Op == cdc.OpDelete {
+		return ch, nil
+	}
+	if st.untyped {
+		ch.Untyped = true
 		return ch, nil
 	}
 	filter := len(t.Columns) > 0 || len(t.Exclude) > 0
@@ -636,23 +693,28 @@ func appendColumnName(dst, name []byte) []byte {
 	return append(dst, '"')
 }
 
-// buildKey writes the Redis key: key columns from the config, else the
-// Debezium key's fields; values from the row image, else from the key.
-func (st *state) buildKey(d *Decoder, table string, t *cdc.Table, key []byte) error {
+// buildKey writes the Redis key: key columns from the config, else from
+// the column registry, else the Debezium key's fields; values from the row
+// image, else from the key.
+func (st *state) buildKey(d *Decoder, table string, t *cdc.Table, ts *cdc.TableSchema, key []byte) error {
 	if err := st.parseKey(key); err != nil {
 		return err
 	}
-	n := len(t.Key)
+	cols := t.Key
+	if len(cols) == 0 && ts != nil {
+		cols = ts.Key
+	}
+	n := len(cols)
 	if n == 0 {
 		n = len(st.keys)
 	}
 	if n == 0 {
-		return fmt.Errorf("debezium: no key for %s: no key columns in the config and no Debezium key (turn on debezium.sink.pubsub.ordering.enabled or set key: in the table config)", table)
+		return fmt.Errorf("debezium: no key for %s: no key columns in the config or the column registry and no Debezium key (run cachectl schema sync, set key: in the table config, or turn on debezium.sink.pubsub.ordering.enabled)", table)
 	}
 	for i := 0; i < n; i++ {
 		var name []byte
-		if len(t.Key) > 0 {
-			name = []byte(t.Key[i])
+		if len(cols) > 0 {
+			name = []byte(cols[i])
 		} else {
 			name = st.keys[i].name
 		}

@@ -21,7 +21,6 @@ const (
 	kString                   // CHAR, VARCHAR, TEXT, ENUM, SET
 	kDecimal                  // Decimal: base64 two's complement + scale
 	kDecimalText              // decimal.handling.mode=string/double with a scale from the config
-	kDecimalAny               // a decimal declared in the config: base64 bytes, or text in string mode
 	kUint                     // BIGINT UNSIGNED in precise mode (Decimal, scale 0): an integer
 	kDate                     // int32 days since the epoch
 	kTimeMs                   // TIME as int32 ms
@@ -150,7 +149,7 @@ func compileSchema(raw []byte) (*plan, error) {
 	if s.Type != "struct" {
 		return nil, fmt.Errorf("schema: type %q is not a struct", s.Type)
 	}
-	if s.field("op") != nil && s.field("source") != nil {
+	if s.field("op") != nil && s.field("source") != nil && !flatSchema(&s) {
 		p := &plan{shape: shapeEnvelope}
 		var err error
 		if f := s.field("after"); f != nil {
@@ -170,6 +169,19 @@ func compileSchema(raw []byte) (*plan, error) {
 		return nil, err
 	}
 	return &plan{shape: shapeFlat, after: row, table: tableFromSchemaName(s.Name)}, nil
+}
+
+// flatSchema reports whether a struct has the fields only
+// ExtractNewRecordState adds (__op, __deleted, __source_*): a flattened row,
+// whatever its columns are called.
+func flatSchema(s *schemaJSON) bool {
+	for i := range s.Fields {
+		n, ok := strings.CutPrefix(s.Fields[i].Field, metaPrefix)
+		if ok && (n == "op" || n == "deleted" || strings.HasPrefix(n, "source_")) {
+			return true
+		}
+	}
+	return false
 }
 
 // tableFromSchemaName takes "db.table" from "<prefix>.<db>.<table>.Value".

@@ -274,12 +274,12 @@ func TestLagsAndSummary(t *testing.T) {
 	require.NoError(t, err)
 	var fields map[string]any
 	require.NoError(t, json.Unmarshal(b, &fields))
-	for _, f := range []string{"message", "table", "applied", "deleted", "stale", "ignored", "rejected", "failed",
+	for _, f := range []string{"message", "table", "applied", "deleted", "stale", "ignored", "rejected", "failed", "untyped",
 		"commit_lag_ms_p50", "commit_lag_ms_p99", "pipeline_lag_ms_p50", "pipeline_lag_ms_p99", "queue_ms_p99",
 		"apply_ms_p50", "apply_ms_p99"} {
 		assert.Contains(t, fields, f)
 	}
-	assert.Len(t, fields, 15)
+	assert.Len(t, fields, 16)
 }
 
 func TestPrometheusExposition(t *testing.T) {

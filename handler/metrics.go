@@ -198,6 +198,7 @@ type Summary struct {
 	Ignored          uint64  `json:"ignored"`
 	Rejected         uint64  `json:"rejected"`
 	Failed           uint64  `json:"failed"`
+	Untyped          uint64  `json:"untyped"`
 	CommitLagMsP50   float64 `json:"commit_lag_ms_p50"`
 	CommitLagMsP99   float64 `json:"commit_lag_ms_p99"`
 	PipelineLagMsP50 float64 `json:"pipeline_lag_ms_p50"`
@@ -240,6 +241,7 @@ func (s *Summarizer) Next() []Summary {
 			Ignored:          d.Outcomes[cdc.OutcomeIgnored],
 			Rejected:         d.Outcomes[cdc.OutcomeRejected],
 			Failed:           d.Outcomes[cdc.OutcomeFailed],
+			Untyped:          d.Outcomes[cdc.OutcomeUntyped],
 			CommitLagMsP50:   ms(d.CommitLag.Quantile(0.5)),
 			CommitLagMsP99:   ms(d.CommitLag.Quantile(0.99)),
 			PipelineLagMsP50: ms(d.PipelineLag.Quantile(0.5)),

@@ -45,7 +45,7 @@ type seedState struct {
 
 // wantAfter is the apply rules of design section 2, written out
 // independently of the Lua script: the outcome and record a change leaves.
-func wantAfter(mode cdc.Mode, tableTTL time.Duration, seed map[string]string, op cdc.Op, v cdc.Version, row string) (cdc.Outcome, map[string]string, time.Duration) {
+func wantAfter(mode cdc.Mode, tableTTL time.Duration, seed map[string]string, op cdc.Op, v cdc.Version, row string, untyped bool) (cdc.Outcome, map[string]string, time.Duration) {
 	sv, hasV := seed["v"]
 	if mode == cdc.ModeRefresh && seed == nil {
 		return cdc.OutcomeIgnored, nil, 0
@@ -56,6 +56,8 @@ func wantAfter(mode cdc.Mode, tableTTL time.Duration, seed map[string]string, op
 	switch {
 	case op == cdc.OpDelete:
 		return cdc.OutcomeDeleted, map[string]string{"v": string(v), "t": "1"}, testTombTTL
+	case untyped: // a row without canonical types: a marker, counted apart
+		return cdc.OutcomeUntyped, map[string]string{"v": string(v)}, testTombTTL
 	case mode == cdc.ModeInvalidate:
 		return cdc.OutcomeApplied, map[string]string{"v": string(v)}, testTombTTL
 	}
@@ -95,20 +97,21 @@ func TestApplyRules(t *testing.T) {
 			for _, op := range ops {
 				for vname, v := range versions {
 					n++
+					untyped := op != cdc.OpDelete && n%3 == 0 // every table, seed and op meets both
 					key := fmt.Sprintf("%s%s:%d", prefix, table, n)
-					name := fmt.Sprintf("%s/%s/%s/%s", table, seed.name, op, vname)
+					name := fmt.Sprintf("%s/%s/%s/%s/untyped=%v", table, seed.name, op, vname, untyped)
 					if seed.fields != nil {
 						if err := c.HSet(ctx, key, seed.fields).Err(); err != nil {
 							t.Fatal(err)
 						}
 						c.PExpire(ctx, key, seedTTL)
 					}
-					ch := cdc.Change{Op: op, Table: table, Key: key, Version: v}
+					ch := cdc.Change{Op: op, Table: table, Key: key, Version: v, Untyped: untyped}
 					row := fmt.Sprintf(`{"id":%d}`, n)
-					if op != cdc.OpDelete {
+					if op != cdc.OpDelete && !untyped {
 						ch.Row = []byte(row)
 					}
-					wantOut, wantRec, wantTTL := wantAfter(tc.Mode, tc.TTL, seed.fields, op, v, row)
+					wantOut, wantRec, wantTTL := wantAfter(tc.Mode, tc.TTL, seed.fields, op, v, row, untyped)
 					out, err := s.Apply(ctx, ch)
 					if err != nil {
 						t.Fatalf("%s: %v", name, err)

@@ -395,7 +395,9 @@ func (s *Store) prepare(ctx context.Context, r *request, ch cdc.Change) (res cdc
 		r.kind, r.ttl = kindTombstone, ttlMs(s.tombstoneTTL())
 	case !ch.Op.IsUpsert():
 		return invalid(ch, fmt.Sprintf("unknown op %q", ch.Op)), false
-	case t.Mode == cdc.ModeInvalidate:
+	case t.Mode == cdc.ModeInvalidate, ch.Untyped:
+		// An untyped row cannot be cached as canonical JSON: a marker makes
+		// readers miss and read MySQL.
 		r.kind, r.ttl = kindMarker, ttlMs(s.tombstoneTTL())
 	case len(ch.Row) == 0:
 		return invalid(ch, "no row"), false
@@ -520,6 +522,9 @@ func applyResult(ch cdc.Change, val any) cdc.Result {
 	case codeWritten:
 		if ch.Op == cdc.OpDelete {
 			return cdc.Result{Outcome: cdc.OutcomeDeleted}
+		}
+		if ch.Untyped {
+			return cdc.Result{Outcome: cdc.OutcomeUntyped}
 		}
 		return cdc.Result{Outcome: cdc.OutcomeApplied}
 	case codeStale:
