@@ -29,6 +29,8 @@ import (
 	"github.com/cloudsql-cache/cloudsql-cache/debezium"
 	"github.com/cloudsql-cache/cloudsql-cache/handler"
 	"github.com/cloudsql-cache/cloudsql-cache/metrics"
+	"github.com/cloudsql-cache/cloudsql-cache/pipeline"
+	"github.com/cloudsql-cache/cloudsql-cache/pubsubpark"
 	"github.com/cloudsql-cache/cloudsql-cache/redisstore"
 )
 
@@ -131,7 +133,7 @@ func NewFromEnv(ctx context.Context, getenv func(string) string, opts ...Option)
 	summaryLog := s.logClient.Logger("cloudsql-cache", logging.RedirectAsJSON(o.logOut),
 		logging.CommonResource(&monitoredres.MonitoredResource{Type: "global"}))
 
-	var parker handler.Parker
+	var parker pipeline.Parker
 	s.redis = redis.NewClient(redisOpts)
 	if topic != "" {
 		s.pubsub, err = pubsub.NewClient(ctx, project)
@@ -141,27 +143,26 @@ func NewFromEnv(ctx context.Context, getenv func(string) string, opts ...Option)
 			return nil, fmt.Errorf("REJECT_TOPIC: pubsub client: %w", err)
 		}
 		s.publisher = s.pubsub.Publisher(topic)
-		parker = handler.NewPubSubParker(s.publisher)
+		parker = pubsubpark.New(s.publisher)
 	} else {
-		parker = handler.NewRedisParker(s.redis, cfg.Prefix)
+		parker = redisstore.NewRedisParker(s.redis, cfg.Prefix)
 	}
 	s.store = redisstore.New(s.redis, cfg, redisstore.Options{Logger: s.log})
-	m := handler.NewMetrics()
-	s.handler = handler.New(handler.Config{
-		Decoder:   debezium.NewDecoder(cfg),
-		Store:     s.store,
-		Permanent: func(err error) bool { return errors.Is(err, cdc.ErrInvalid) },
-		Parker:    parker,
-		Metrics:   m,
-		Logger:    s.log,
-	})
+	m := pipeline.NewMetrics()
+	s.handler = handler.New(pipeline.New(pipeline.Config{
+		Decoder: debezium.NewDecoder(cfg),
+		Store:   s.store,
+		Parker:  parker,
+		Metrics: m,
+		Logger:  s.log,
+	}))
 
 	sumCtx, cancel := context.WithCancel(context.Background())
 	s.stopSummaries = cancel
 	s.summariesDone = make(chan struct{})
 	go func() {
 		defer close(s.summariesDone)
-		handler.RunSummaries(sumCtx, handler.NewSummarizer(m), interval, handler.LogSummary(summaryLog))
+		pipeline.RunSummaries(sumCtx, pipeline.NewSummarizer(m), interval, pipeline.LogSummary(summaryLog))
 	}()
 	return s, nil
 }
@@ -239,7 +240,7 @@ func NewLogger(w io.Writer) *slog.Logger {
 func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
 // Metrics returns the handler's metrics (for a progress line).
-func (s *Service) Metrics() *handler.Metrics { return s.handler.Metrics() }
+func (s *Service) Metrics() *pipeline.Metrics { return s.handler.Metrics() }
 
 // Mux returns the routes of a server the process owns: the push handler at
 // "/", Prometheus text at "/metrics", and a liveness check at "/healthz"

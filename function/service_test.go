@@ -17,8 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cloudsql-cache/cloudsql-cache/internal/testlog"
-
+	"cloud.google.com/go/pubsub/v2"
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	"cloud.google.com/go/pubsub/v2/pstest"
 	"github.com/redis/go-redis/v9"
@@ -28,11 +27,12 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"cloud.google.com/go/pubsub/v2"
-
 	"github.com/cloudsql-cache/cloudsql-cache/function"
-	"github.com/cloudsql-cache/cloudsql-cache/handler"
+	"github.com/cloudsql-cache/cloudsql-cache/internal/testlog"
 	"github.com/cloudsql-cache/cloudsql-cache/internal/testredis"
+	"github.com/cloudsql-cache/cloudsql-cache/pipeline"
+	"github.com/cloudsql-cache/cloudsql-cache/pubsubpark"
+	"github.com/cloudsql-cache/cloudsql-cache/redisstore"
 )
 
 func env(m map[string]string) func(string) string {
@@ -110,7 +110,7 @@ func summaries(t *testing.T, out string) []map[string]any {
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 		var entry map[string]any
 		require.NoError(t, json.Unmarshal([]byte(line), &entry), line)
-		if msg, ok := entry["message"].(map[string]any); ok && msg["message"] == handler.SummaryMessage {
+		if msg, ok := entry["message"].(map[string]any); ok && msg["message"] == pipeline.SummaryMessage {
 			assert.Equal(t, "INFO", entry["severity"])
 			sums = append(sums, msg)
 		}
@@ -157,7 +157,7 @@ func TestServiceServesPushMetricsHealth(t *testing.T) {
 	d, err := c.HGet(context.Background(), prefix+"inventory.customers:1", "d").Result()
 	require.NoError(t, err)
 	assert.Equal(t, `{"id":1,"email":"f@example.com"}`, d)
-	n, err := c.XLen(context.Background(), handler.RejectedStreamKey(prefix)).Result()
+	n, err := c.XLen(context.Background(), redisstore.RejectedStreamKey(prefix)).Result()
 	require.NoError(t, err)
 	assert.Equal(t, int64(1), n)
 
@@ -230,7 +230,7 @@ func TestRejectTopicFromEnv(t *testing.T) {
 	msgs := srv.Messages()
 	require.Len(t, msgs, 1)
 	assert.Equal(t, "not an event", string(msgs[0].Data))
-	assert.Contains(t, msgs[0].Attributes[handler.AttrRejectReason], "decode")
+	assert.Contains(t, msgs[0].Attributes[pubsubpark.AttrRejectReason], "decode")
 }
 
 // TestFrameworkInitRejectsBadConfig runs this test binary again as the

@@ -1,47 +1,29 @@
-// Package handler is the Pub/Sub push endpoint of cloudsql-cache: it takes a
-// push request (wrapped JSON envelope or unwrapped raw body), decodes the
-// Debezium event in it, applies the change to the cache store, and answers
-// with the status code that tells Pub/Sub whether to acknowledge:
+// Package handler is the Pub/Sub push transport of cloudsql-cache: it takes
+// a push request (wrapped JSON envelope or unwrapped raw body), hands the one
+// message in it to the batch core (package pipeline), and answers with the
+// status code that tells Pub/Sub whether to acknowledge:
 //
 //   - 204 for applied, deleted, stale, ignored, and rejected-and-parked
 //     messages. Permanent errors (undecodable data, no key, unknown shape,
-//     broken envelope) are parked through a Parker, never dropped, and
+//     broken envelope) are parked by the core, never dropped, and
 //     acknowledged so Pub/Sub does not redeliver them forever.
 //   - 503 when the store fails (Redis down, timeouts) or parking fails, so
 //     Pub/Sub retries with backoff.
 //   - 413 when the message is over 10 MiB (Pub/Sub's limit).
 //   - 405 for anything but POST.
 //
-// It counts every outcome and the change's lags by table (Metrics), logs one
-// structured line per reject or error, and none per applied change.
+// Counting, lags and logging are the core's; the handler logs only what it
+// alone sees (a broken connection, a message over the limit).
 package handler
 
 import (
-	"context"
 	"errors"
-	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
-	"time"
 
-	"github.com/cloudsql-cache/cloudsql-cache/cdc"
+	"github.com/cloudsql-cache/cloudsql-cache/pipeline"
 )
-
-// Decoder turns one message's data (and its Debezium key, the ordering key,
-// possibly nil) into a change. Every error is permanent: the message is
-// parked. The change must not alias value or key: the handler reuses the
-// request buffer once the push is answered.
-type Decoder interface {
-	Decode(value, key []byte) (cdc.Change, error)
-}
-
-// Store applies a change to the cache. An error is transient (the delivery
-// is answered 503 and Pub/Sub retries it) unless Config.Permanent says
-// otherwise.
-type Store interface {
-	Apply(ctx context.Context, ch cdc.Change) (cdc.Outcome, error)
-}
 
 // MaxMessageBytes is Pub/Sub's message size limit, which the handler enforces
 // on the message data: 10 MiB.
@@ -61,70 +43,22 @@ const (
 	headerOrderingKey  = "X-Goog-Pubsub-Ordering-Key"
 )
 
-// Config holds a Handler's dependencies. Decoder, Store and Parker are
-// required; the rest have defaults.
-type Config struct {
-	Decoder Decoder
-	Store   Store
-	Parker  Parker
-	// Permanent reports whether a store error can never succeed on retry
-	// (an invalid change): such messages are parked, not retried. Default:
-	// every store error is transient.
-	Permanent func(error) bool
-	// Metrics receives the counts and lags; New makes one when nil.
-	Metrics *Metrics
-	// Logger gets one line per reject or error; default slog.Default().
-	Logger *slog.Logger
-	// Now is the clock for lags; default time.Now.
-	Now func() time.Time
-}
-
 // Handler is the push endpoint; it implements http.Handler and is safe for
 // concurrent use.
 type Handler struct {
-	dec     Decoder
-	store   Store
-	parker  Parker
-	perm    func(error) bool
-	metrics *Metrics
-	log     *slog.Logger
-	now     func() time.Time
-	bufs    sync.Pool // *pushBuffers
+	core *pipeline.Core
+	bufs sync.Pool // *pushBuffers
 }
 
-// New returns a handler with the given dependencies. It panics when Decoder,
-// Store or Parker is missing: that is a wiring bug, not a runtime condition.
-func New(cfg Config) *Handler {
-	if cfg.Decoder == nil || cfg.Store == nil || cfg.Parker == nil {
-		panic("handler: Config needs Decoder, Store and Parker")
-	}
-	h := &Handler{
-		dec:     cfg.Decoder,
-		store:   cfg.Store,
-		parker:  cfg.Parker,
-		perm:    cfg.Permanent,
-		metrics: cfg.Metrics,
-		log:     cfg.Logger,
-		now:     cfg.Now,
-	}
-	if h.metrics == nil {
-		h.metrics = NewMetrics()
-	}
-	if h.perm == nil {
-		h.perm = func(error) bool { return false }
-	}
-	if h.log == nil {
-		h.log = slog.Default()
-	}
-	if h.now == nil {
-		h.now = time.Now
-	}
+// New returns a push handler over core.
+func New(core *pipeline.Core) *Handler {
+	h := &Handler{core: core}
 	h.bufs.New = func() any { return new(pushBuffers) }
 	return h
 }
 
-// Metrics returns the handler's metrics.
-func (h *Handler) Metrics() *Metrics { return h.metrics }
+// Metrics returns the core's metrics.
+func (h *Handler) Metrics() *pipeline.Metrics { return h.core.Metrics() }
 
 // ServeHTTP handles one push delivery.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -149,7 +83,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		// The connection broke mid-body: answer "retry" (if anyone listens).
-		h.log.WarnContext(r.Context(), "cdc push: reading body failed", "err", err.Error())
+		h.core.Logger().WarnContext(r.Context(), "cdc push: reading body failed", "err", err.Error())
 		http.Error(w, "reading body failed", http.StatusServiceUnavailable)
 		return
 	}
@@ -164,7 +98,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case err != nil:
 			// JSON that claims to be an envelope but is broken (bad base64,
 			// wrong types): park the whole body.
-			h.park(w, r, &message{data: body}, "push envelope: "+err.Error(), "")
+			h.answer(w, h.core.Reject(r.Context(), pipeline.Message{Data: body}, "push envelope: "+err.Error()))
 			return
 		case !ok:
 			// Not an envelope: an unwrapped push without metadata headers,
@@ -177,82 +111,32 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	var key []byte
+	m := pipeline.Message{Data: msg.data, ID: string(msg.id), Source: string(msg.subscription)}
 	if len(msg.orderingKey) > 0 {
-		key = msg.orderingKey
-	}
-	ch, err := h.dec.Decode(msg.data, key)
-	if err != nil {
-		h.park(w, r, &msg, "decode: "+err.Error(), ch.Table)
-		return
-	}
-	start := h.now()
-	outcome, err := h.store.Apply(r.Context(), ch)
-	end := h.now()
-	tm := h.metrics.Table(ch.Table)
-	if err != nil && h.perm(err) {
-		h.park(w, r, &msg, "store: "+err.Error(), ch.Table)
-		return
-	}
-	if err != nil {
-		tm.Outcomes[cdc.OutcomeFailed].Inc()
-		h.log.ErrorContext(r.Context(), "cdc apply failed", "err", err.Error(), "table", ch.Table,
-			"key", ch.Key, "message_id", string(msg.id))
-		http.Error(w, "store unavailable", http.StatusServiceUnavailable)
-		return
-	}
-	if outcome == cdc.OutcomeRejected {
-		h.park(w, r, &msg, "store rejected the change", ch.Table)
-		return
-	}
-	tm.Outcomes[outcome].Inc()
-	tm.Apply.Observe(end.Sub(start))
-	nowMs := end.UnixMilli()
-	if ch.CommitMs > 0 {
-		tm.CommitLag.Observe(time.Duration(nowMs-ch.CommitMs) * time.Millisecond)
-	}
-	if ch.EventMs > 0 {
-		tm.PipelineLag.Observe(time.Duration(nowMs-ch.EventMs) * time.Millisecond)
+		m.Key = msg.orderingKey
 	}
 	if len(msg.publishTime) > 0 {
 		// UnmarshalText parses RFC 3339 from bytes, without a string copy.
-		var pt time.Time
-		if pt.UnmarshalText(msg.publishTime) == nil {
-			tm.Queue.Observe(end.Sub(pt))
-		}
+		_ = m.PublishTime.UnmarshalText(msg.publishTime)
 	}
-	w.WriteHeader(http.StatusNoContent)
+	// The core reads attributes only to park a message; Debezium sets none,
+	// so building them here costs nothing on the usual path.
+	m.Attributes = msg.attrs()
+	h.answer(w, h.core.Process(r.Context(), []pipeline.Message{m})[0])
 }
 
-// park hands a permanently bad message to the Parker and answers 204, or 503
-// when parking fails (so Pub/Sub keeps the message).
-func (h *Handler) park(w http.ResponseWriter, r *http.Request, msg *message, reason, table string) {
-	rej := Rejected{
-		Reason:       reason,
-		Payload:      msg.data,
-		Attributes:   msg.attrs(),
-		MessageID:    string(msg.id),
-		PublishTime:  string(msg.publishTime),
-		OrderingKey:  string(msg.orderingKey),
-		Subscription: string(msg.subscription),
-		RejectedAt:   h.now(),
+// answer writes the status code of a verdict.
+func (h *Handler) answer(w http.ResponseWriter, v pipeline.Verdict) {
+	switch v {
+	case pipeline.Ack, pipeline.Parked:
+		w.WriteHeader(http.StatusNoContent)
+	default:
+		http.Error(w, "store or parker unavailable: retry", http.StatusServiceUnavailable)
 	}
-	tm := h.metrics.Table(table)
-	if err := h.parker.Park(r.Context(), rej); err != nil {
-		tm.Outcomes[cdc.OutcomeFailed].Inc()
-		h.log.ErrorContext(r.Context(), "cdc park failed", "err", err.Error(), "reason", reason,
-			"table", table, "message_id", rej.MessageID, "payload_bytes", len(msg.data))
-		http.Error(w, "parking the rejected message failed", http.StatusServiceUnavailable)
-		return
-	}
-	tm.Outcomes[cdc.OutcomeRejected].Inc()
-	h.log.WarnContext(r.Context(), "cdc message rejected", "reason", reason, "table", table,
-		"message_id", rej.MessageID, "ordering_key", rej.OrderingKey, "payload_bytes", len(msg.data))
-	w.WriteHeader(http.StatusNoContent)
 }
 
 func (h *Handler) tooLarge(w http.ResponseWriter, r *http.Request, limit int64, messageID []byte) {
-	h.log.ErrorContext(r.Context(), "cdc push: message too large", "limit_bytes", limit, "message_id", string(messageID))
+	h.core.Logger().ErrorContext(r.Context(), "cdc push: message too large", "limit_bytes", limit, "message_id", string(messageID))
 	http.Error(w, "message over the 10 MiB limit", http.StatusRequestEntityTooLarge)
 }
 

@@ -2,12 +2,10 @@ package handler_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"slices"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,6 +17,8 @@ import (
 	"github.com/cloudsql-cache/cloudsql-cache/cdc"
 	"github.com/cloudsql-cache/cloudsql-cache/handler"
 	"github.com/cloudsql-cache/cloudsql-cache/internal/testredis"
+	"github.com/cloudsql-cache/cloudsql-cache/pipeline"
+	"github.com/cloudsql-cache/cloudsql-cache/redisstore"
 )
 
 const publishTime = "2024-05-01T13:04:05.123Z"
@@ -134,7 +134,7 @@ func TestParkFailureIs5xx(t *testing.T) {
 	dead := redis.NewClient(&redis.Options{Addr: pr.Addr(), MaxRetries: -1})
 	t.Cleanup(func() { dead.Close() })
 	pr.Kill()
-	r := newRig(t, c, prefix, "", withParker(handler.NewRedisParker(dead, "x:")))
+	r := newRig(t, c, prefix, "", withParker(redisstore.NewRedisParker(dead, "x:")))
 
 	code := r.pushWrapped(push{data: []byte("garbage"), id: "p-1", publishTime: publishTime})
 	assert.Equal(t, http.StatusServiceUnavailable, code)
@@ -178,10 +178,13 @@ func TestTooLarge(t *testing.T) {
 		assert.Equal(t, http.StatusRequestEntityTooLarge, r.do(http.MethodPost, huge, nil).Code)
 	})
 	t.Run("at the limit", func(t *testing.T) {
-		// Not too large: it reaches the decoder (and is parked).
+		// Not too large: it reaches the decoder, and is parked by a stream
+		// that takes entries this large.
+		roomy := newRig(t, c, prefix, "", withParker(redisstore.NewRedisParkerLimits(c, prefix,
+			redisstore.ParkLimits{MaxEntryBytes: 2 * handler.MaxMessageBytes})))
 		atLimit := big[:handler.MaxMessageBytes]
-		assert.Equal(t, http.StatusNoContent, r.pushUnwrapped(push{data: atLimit, id: "ok-1"}))
-		require.Len(t, r.rejected(t), 1)
+		assert.Equal(t, http.StatusNoContent, roomy.pushUnwrapped(push{data: atLimit, id: "ok-1"}))
+		require.Len(t, roomy.rejected(t), 1)
 	})
 }
 
@@ -216,15 +219,14 @@ func TestPermanentStoreErrorIsParked(t *testing.T) {
 	r := newRig(t, c, prefix, "")
 	// Passes the decoder (which checks nothing about TTLs) but an upsert
 	// without a row can never apply: the store says ErrInvalid.
-	failing := handler.New(handler.Config{
+	failing := handler.New(pipeline.New(pipeline.Config{
 		Decoder: decoderFunc(func([]byte, []byte) (cdc.Change, error) {
 			return cdc.Change{Op: cdc.OpCreate, Table: "inventory.customers", Key: r.prefix + "inventory.customers:9",
 				Version: cdc.NewVersion(1, 1, 0)}, nil
 		}),
-		Store:     r.store,
-		Parker:    handler.NewRedisParker(c, r.prefix),
-		Permanent: func(err error) bool { return strings.Contains(err.Error(), "invalid change") },
-	})
+		Store:  r.store,
+		Parker: redisstore.NewRedisParker(c, r.prefix),
+	}))
 	rec := httptestDo(failing, push{data: []byte(`{}`), id: "perm-1", publishTime: publishTime}.wrapped())
 	assert.Equal(t, http.StatusNoContent, rec.Code)
 	rej := r.rejected(t)
@@ -247,12 +249,12 @@ func TestLagsAndSummary(t *testing.T) {
 	}
 	require.Equal(t, http.StatusNoContent, r.pushWrapped(push{data: []byte("junk"), id: "j", publishTime: publishTime}))
 
-	s := handler.NewSummarizer(r.h.Metrics())
+	s := pipeline.NewSummarizer(r.h.Metrics())
 	sums := s.Next()
 	require.Len(t, sums, 2)
 	cust := sums[0]
 	assert.Equal(t, "inventory.customers", cust.Table)
-	assert.Equal(t, handler.SummaryMessage, cust.Message)
+	assert.Equal(t, pipeline.SummaryMessage, cust.Message)
 	assert.Equal(t, uint64(10), cust.Applied)
 	assert.InEpsilon(t, 2000, cust.CommitLagMsP50, 0.2)
 	assert.InEpsilon(t, 1850, cust.PipelineLagMsP99, 0.2)
@@ -300,20 +302,20 @@ func TestPrometheusExposition(t *testing.T) {
 	}
 }
 
-func TestRunSummariesFlushesOnStop(t *testing.T) {
-	m := handler.NewMetrics()
-	m.Table("a.b").Outcomes[cdc.OutcomeApplied].Add(3)
-	got := make(chan handler.Summary, 4)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		handler.RunSummaries(ctx, handler.NewSummarizer(m), time.Hour, func(s handler.Summary) { got <- s })
-		close(done)
-	}()
-	cancel()
-	<-done
-	require.Len(t, got, 1, "the last partial interval is written on stop")
-	s := <-got
-	assert.Equal(t, "a.b", s.Table)
-	assert.Equal(t, uint64(3), s.Applied)
+// A malformed message too large for the rejected stream (which shares the
+// cache's no-eviction Redis) is answered 503, so Pub/Sub retries it and the
+// subscription's dead-letter topic keeps it; nothing is parked or dropped.
+func TestTooLargeToParkIs503(t *testing.T) {
+	c, prefix := testredis.Shared(t)
+	r := newRig(t, c, prefix, "")
+	big := bytes.Repeat([]byte("z"), 1<<20+1) // over the 1 MiB per-entry bound
+	assert.Equal(t, http.StatusServiceUnavailable, r.pushUnwrapped(push{data: big, id: "huge-bad"}))
+	assert.Empty(t, r.rejected(t))
+	tot := r.h.Metrics().Total()
+	assert.Equal(t, uint64(1), tot.Outcomes[cdc.OutcomeFailed])
+	assert.Zero(t, tot.Outcomes[cdc.OutcomeRejected])
+	lines := logLines(t, r.logs)
+	require.Len(t, lines, 1)
+	assert.Equal(t, "cdc park failed", lines[0]["msg"])
+	assert.Contains(t, lines[0]["err"], "too large")
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -21,6 +20,7 @@ import (
 	"github.com/cloudsql-cache/cloudsql-cache/cdc"
 	"github.com/cloudsql-cache/cloudsql-cache/debezium"
 	"github.com/cloudsql-cache/cloudsql-cache/handler"
+	"github.com/cloudsql-cache/cloudsql-cache/pipeline"
 	"github.com/cloudsql-cache/cloudsql-cache/redisstore"
 )
 
@@ -33,11 +33,11 @@ type rig struct {
 	logs   *testlog.Buffer
 }
 
-type rigOpt func(*handler.Config)
+type rigOpt func(*pipeline.Config)
 
-func withParker(p handler.Parker) rigOpt { return func(c *handler.Config) { c.Parker = p } }
+func withParker(p pipeline.Parker) rigOpt { return func(c *pipeline.Config) { c.Parker = p } }
 func withClock(now func() time.Time) rigOpt {
-	return func(c *handler.Config) { c.Now = now }
+	return func(c *pipeline.Config) { c.Now = now }
 }
 
 // newRig builds a handler over Redis client c with config yaml (may be "");
@@ -59,17 +59,16 @@ func newRig(t testing.TB, c *redis.Client, prefix, yaml string, opts ...rigOpt) 
 		defer cancel()
 		store.Close(ctx)
 	})
-	hc := handler.Config{
-		Decoder:   debezium.NewDecoder(cfg),
-		Store:     store,
-		Parker:    handler.NewRedisParker(c, prefix),
-		Permanent: func(err error) bool { return errors.Is(err, cdc.ErrInvalid) },
-		Logger:    log,
+	pc := pipeline.Config{
+		Decoder: debezium.NewDecoder(cfg),
+		Store:   store,
+		Parker:  redisstore.NewRedisParker(c, prefix),
+		Logger:  log,
 	}
 	for _, o := range opts {
-		o(&hc)
+		o(&pc)
 	}
-	return &rig{h: handler.New(hc), redis: c, prefix: prefix, store: store, logs: logs}
+	return &rig{h: handler.New(pipeline.New(pc)), redis: c, prefix: prefix, store: store, logs: logs}
 }
 
 // push is one Pub/Sub message to deliver.
@@ -146,7 +145,7 @@ func (r *rig) record(t testing.TB, table, pk string) map[string]string {
 // rejected returns the entries of the rejected stream.
 func (r *rig) rejected(t testing.TB) []redis.XMessage {
 	t.Helper()
-	msgs, err := r.redis.XRange(context.Background(), handler.RejectedStreamKey(r.prefix), "-", "+").Result()
+	msgs, err := r.redis.XRange(context.Background(), redisstore.RejectedStreamKey(r.prefix), "-", "+").Result()
 	require.NoError(t, err)
 	return msgs
 }
@@ -178,7 +177,7 @@ func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) 
 	}
 }
 
-// decoderFunc adapts a function to handler.Decoder, for the one test that
+// decoderFunc adapts a function to pipeline.Decoder, for the one test that
 // needs a change the real decoder never produces.
 type decoderFunc func(value, key []byte) (cdc.Change, error)
 

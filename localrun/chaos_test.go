@@ -17,8 +17,8 @@ import (
 
 	"github.com/cloudsql-cache/cloudsql-cache/cdc"
 	"github.com/cloudsql-cache/cloudsql-cache/changegen"
-	"github.com/cloudsql-cache/cloudsql-cache/handler"
 	"github.com/cloudsql-cache/cloudsql-cache/internal/testredis"
+	"github.com/cloudsql-cache/cloudsql-cache/pipeline"
 	"github.com/cloudsql-cache/cloudsql-cache/pushbridge"
 	"github.com/cloudsql-cache/cloudsql-cache/redisstore"
 )
@@ -178,7 +178,7 @@ func TestChaosConvergence(t *testing.T) {
 	assert.LessOrEqual(t, totals.Outcomes[cdc.OutcomeFailed], uint64(st.Retried))
 
 	// Every malformed message is parked, and only those.
-	stream := handler.RejectedStreamKey(prefix)
+	stream := redisstore.RejectedStreamKey(prefix)
 	entries, err := rdb.XRange(ctx, stream, "-", "+").Result()
 	require.NoError(t, err)
 	parkedIDs := map[string]bool{}
@@ -239,7 +239,7 @@ func logTail(t *testing.T, path string) {
 }
 
 func TestScrapeParsesFunctionMetrics(t *testing.T) {
-	m := handler.NewMetrics()
+	m := pipeline.NewMetrics()
 	for i := range 10 {
 		m.Table("inventory.customers").Outcomes[cdc.OutcomeApplied].Inc()
 		m.Table("inventory.customers").PipelineLag.Observe(time.Duration(i+1) * time.Millisecond)
@@ -267,7 +267,7 @@ func TestScrapeParsesFunctionMetrics(t *testing.T) {
 	assert.ErrorContains(t, err, "404")
 }
 
-func newMetricsServer(t *testing.T, m *handler.Metrics) string {
+func newMetricsServer(t *testing.T, m *pipeline.Metrics) string {
 	t.Helper()
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {

@@ -275,8 +275,13 @@ func (s *Store) drain() {
 
 // ApplyBatch applies several changes, in order, in one script call per
 // MaxBatch of them, all in one pipeline; results[i] belongs to changes[i].
-// Each change is applied atomically, with its own result.
+// Each change is applied atomically, with its own result. A batch of one
+// (a push) goes the way of Apply, so concurrent pushes share script calls.
 func (s *Store) ApplyBatch(ctx context.Context, changes []cdc.Change) []cdc.Result {
+	if len(changes) == 1 {
+		outcome, err := s.Apply(ctx, changes[0])
+		return []cdc.Result{{Outcome: outcome, Err: err}}
+	}
 	results := make([]cdc.Result, len(changes))
 	if !s.enter() {
 		for i := range results {

@@ -772,11 +772,11 @@ func TestSideFilesAreYAML(t *testing.T) {
 	}
 }
 
-// The log-based metrics extract fields the handler writes: every field name used in
-// monitoring.tf must be a JSON field of handler.Summary, and the filter's message must be
-// handler.SummaryMessage. Read from the handler's source so this package does not import it.
+// The log-based metrics extract fields the core writes: every field name used in
+// monitoring.tf must be a JSON field of pipeline.Summary, and the filter's message must be
+// pipeline.SummaryMessage. Read from the core's source so this package does not import it.
 func TestLogMetricsMatchHandlerSummary(t *testing.T) {
-	fields, message := handlerSummaryContract(t)
+	fields, message := summaryContract(t)
 
 	src, err := os.ReadFile("monitoring.tf")
 	if err != nil {
@@ -810,7 +810,7 @@ func TestLogMetricsMatchHandlerSummary(t *testing.T) {
 	}
 	for _, u := range used {
 		if !fields[u] {
-			t.Errorf("monitoring.tf extracts %q, which handler.Summary does not write", u)
+			t.Errorf("monitoring.tf extracts %q, which pipeline.Summary does not write", u)
 		}
 	}
 	if !strings.Contains(string(src), fmt.Sprintf(`.message=\"%s\"`, message)) {
@@ -818,12 +818,12 @@ func TestLogMetricsMatchHandlerSummary(t *testing.T) {
 	}
 }
 
-func handlerSummaryContract(t *testing.T) (fields map[string]bool, message string) {
+func summaryContract(t *testing.T) (fields map[string]bool, message string) {
 	t.Helper()
 	fset := token.NewFileSet()
-	pkgs, err := filepath.Glob("../handler/*.go")
+	pkgs, err := filepath.Glob("../pipeline/*.go")
 	if err != nil || len(pkgs) == 0 {
-		t.Fatalf("handler sources not found: %v", err)
+		t.Fatalf("pipeline sources not found: %v", err)
 	}
 	fields = map[string]bool{}
 	for _, p := range pkgs {
@@ -863,7 +863,7 @@ func handlerSummaryContract(t *testing.T) (fields map[string]bool, message strin
 		})
 	}
 	if len(fields) == 0 || message == "" {
-		t.Fatalf("handler.Summary / handler.SummaryMessage not found in ../handler (fields %v, message %q)", fields, message)
+		t.Fatalf("pipeline.Summary / pipeline.SummaryMessage not found in ../pipeline (fields %v, message %q)", fields, message)
 	}
 	return fields, message
 }

@@ -12,8 +12,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/cloudsql-cache/cloudsql-cache/handler"
 	"github.com/cloudsql-cache/cloudsql-cache/pushbridge"
+	"github.com/cloudsql-cache/cloudsql-cache/redisstore"
 )
 
 // replayBatch is the number of stream entries read at a time.
@@ -43,7 +43,8 @@ func runReplay(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	defer rdb.Close()
-	stream := handler.RejectedStreamKey(*prefix)
+	stream := redisstore.RejectedStreamKey(*prefix)
+	parker := redisstore.NewRedisParker(rdb, *prefix)
 
 	// Only entries parked before the replay started: re-parked ones land after.
 	last, err := rdb.XRevRangeN(ctx, stream, "+", "-", 1).Result()
@@ -74,7 +75,7 @@ func runReplay(ctx context.Context, args []string, getenv func(string) string, s
 			}
 			err := replayOne(ctx, client, *url, *sub, e)
 			if err == nil {
-				err = rdb.XDel(ctx, stream, e.ID).Err()
+				_, err = parker.Delete(ctx, e.ID)
 			}
 			if err != nil {
 				failed++

@@ -15,6 +15,7 @@ import (
 	"github.com/cloudsql-cache/cloudsql-cache/changegen"
 	"github.com/cloudsql-cache/cloudsql-cache/debezium"
 	"github.com/cloudsql-cache/cloudsql-cache/handler"
+	"github.com/cloudsql-cache/cloudsql-cache/pipeline"
 	"github.com/cloudsql-cache/cloudsql-cache/redisstore"
 )
 
@@ -25,9 +26,9 @@ func pushFunction(t *testing.T, rdb *redis.Client, prefix string) *httptest.Serv
 	cfg.Prefix = prefix
 	store := redisstore.New(rdb, cfg, redisstore.Options{})
 	t.Cleanup(func() { _ = store.Close(context.Background()) })
-	srv := httptest.NewServer(handler.New(handler.Config{
-		Decoder: debezium.NewDecoder(cfg), Store: store, Parker: handler.NewRedisParker(rdb, prefix),
-	}))
+	srv := httptest.NewServer(handler.New(pipeline.New(pipeline.Config{
+		Decoder: debezium.NewDecoder(cfg), Store: store, Parker: redisstore.NewRedisParker(rdb, prefix),
+	})))
 	t.Cleanup(srv.Close)
 	return srv
 }
@@ -36,7 +37,7 @@ func TestReplay(t *testing.T) {
 	const prefix = "cachectl-test-replay:"
 	rdb := sharedRedis(t, prefix)
 	ctx := context.Background()
-	stream := handler.RejectedStreamKey(prefix)
+	stream := redisstore.RejectedStreamKey(prefix)
 	gen := changegen.New(changegen.Options{Seed: 3, Keys: 5, Schemas: true, Ordering: true,
 		Now: func() time.Time { return time.Date(2024, 5, 1, 13, 4, 5, 0, time.UTC) }})
 	good := gen.Next(1)[0]

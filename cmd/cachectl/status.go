@@ -15,7 +15,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cloudsql-cache/cloudsql-cache/cdc"
-	"github.com/cloudsql-cache/cloudsql-cache/handler"
 	"github.com/cloudsql-cache/cloudsql-cache/pushbridge"
 	"github.com/cloudsql-cache/cloudsql-cache/redisstore"
 )
@@ -54,7 +53,7 @@ func runStatus(ctx context.Context, args []string, getenv func(string) string, s
 	if err != nil {
 		return fmt.Errorf("status: checkpoint: %w", err)
 	}
-	stream := handler.RejectedStreamKey(*prefix)
+	stream := redisstore.RejectedStreamKey(*prefix)
 	parked, err := rdb.XLen(ctx, stream).Result()
 	if err != nil {
 		return fmt.Errorf("status: parked messages: %w", err)

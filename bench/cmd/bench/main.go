@@ -53,7 +53,6 @@ import (
 
 	"github.com/cloudsql-cache/cloudsql-cache/bench"
 	"github.com/cloudsql-cache/cloudsql-cache/cdc"
-	"github.com/cloudsql-cache/cloudsql-cache/handler"
 	"github.com/cloudsql-cache/cloudsql-cache/redisstore"
 )
 
@@ -487,7 +486,7 @@ func meanDataBytes(bodies [][]byte) int {
 // verifyApplied checks that the function cached the rows rather than
 // parking the events (parked events are also answered 2xx).
 func (b *bencher) verifyApplied(ctx context.Context, fnPrefix string) error {
-	parked, err := b.rdb.XLen(ctx, handler.RejectedStreamKey(fnPrefix)).Result()
+	parked, err := b.rdb.XLen(ctx, redisstore.RejectedStreamKey(fnPrefix)).Result()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return err
 	}

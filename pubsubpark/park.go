@@ -1,4 +1,6 @@
-package handler
+// Package pubsubpark parks rejected messages on a Pub/Sub reject topic
+// (REJECT_TOPIC): the Pub/Sub leaf of pipeline.Parker, for every transport.
+package pubsubpark
 
 import (
 	"bytes"
@@ -7,9 +9,11 @@ import (
 	"time"
 
 	"cloud.google.com/go/pubsub/v2"
+
+	"github.com/cloudsql-cache/cloudsql-cache/pipeline"
 )
 
-// Attributes the PubSubParker adds to a parked message, beside the
+// Attributes the Parker adds to a parked message, beside the
 // message's own attributes.
 const (
 	AttrRejectReason       = "cdc_reject_reason"
@@ -23,39 +27,43 @@ const (
 // maxAttrValue is Pub/Sub's limit on an attribute value (bytes).
 const maxAttrValue = 1024
 
-// PubSubParker publishes rejected messages to a reject topic: the payload
+// Parker publishes rejected messages to a reject topic: the payload
 // as data, the original attributes, plus cdc_reject_reason (cut to Pub/Sub's
 // 1024-byte attribute limit), cdc_rejected_at (RFC 3339, UTC), and, when
 // known, cdc_message_id, cdc_publish_time, cdc_ordering_key and
 // cdc_subscription. The ordering key
 // travels as an attribute because the reject topic needs no ordering.
-type PubSubParker struct {
+type Parker struct {
 	pub *pubsub.Publisher
 }
 
-// NewPubSubParker parks to pub (from client.Publisher(topic)); the caller
+// New parks to pub (from client.Publisher(topic)); the caller
 // stops pub when done.
-func NewPubSubParker(pub *pubsub.Publisher) *PubSubParker {
-	return &PubSubParker{pub: pub}
+func New(pub *pubsub.Publisher) *Parker {
+	return &Parker{pub: pub}
 }
 
 // Park publishes the message and waits for Pub/Sub to accept it.
-func (p *PubSubParker) Park(ctx context.Context, rej Rejected) error {
+func (p *Parker) Park(ctx context.Context, rej pipeline.Rejected) error {
 	attrs := make(map[string]string, len(rej.Attributes)+6)
 	for k, v := range rej.Attributes {
 		attrs[k] = v
 	}
 	attrs[AttrRejectReason] = truncateUTF8(rej.Reason, maxAttrValue)
 	attrs[AttrRejectedAt] = rej.RejectedAt.UTC().Format(time.RFC3339Nano)
+	published := ""
+	if !rej.PublishTime.IsZero() {
+		published = rej.PublishTime.UTC().Format(time.RFC3339Nano)
+	}
 	for k, v := range map[string]string{AttrRejectMessageID: rej.MessageID,
-		AttrRejectPublishTime: rej.PublishTime, AttrRejectOrderingKey: rej.OrderingKey,
-		AttrRejectSubscription: rej.Subscription} {
+		AttrRejectPublishTime: published, AttrRejectOrderingKey: rej.Key,
+		AttrRejectSubscription: rej.Source} {
 		if v != "" {
 			attrs[k] = v
 		}
 	}
 	// A copy: if ctx ends first, the publisher still holds the message while
-	// the handler reuses the request buffer the payload lives in.
+	// the transport reuses the buffer the payload lives in.
 	msg := &pubsub.Message{Data: bytes.Clone(rej.Payload), Attributes: attrs}
 	if _, err := p.pub.Publish(ctx, msg).Get(ctx); err != nil {
 		return fmt.Errorf("park to reject topic: %w", err)

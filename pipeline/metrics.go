@@ -1,4 +1,4 @@
-package handler
+package pipeline
 
 import (
 	"context"
@@ -152,7 +152,7 @@ func (m *Metrics) WritePrometheus(w io.Writer) error {
 	tables := m.Tables()
 	names := slices.Sorted(maps.Keys(tables))
 	p := metrics.NewPromWriter(w)
-	p.Family(famMessages, "counter", "Push messages handled, by table and outcome.")
+	p.Family(famMessages, "counter", "Messages handled, by table and outcome.")
 	for _, name := range names {
 		s := tables[name]
 		for o := range cdc.NumOutcomes {
