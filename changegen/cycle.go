@@ -30,14 +30,14 @@ const cycleThread = 17
 // NewCycle returns a Cycle over the model table called table ("orders", the
 // wide table, or one of the inventory tables) whose first change is at binlog
 // position startPos. Of opts it uses Seed, Server, Database, Schemas,
-// KeySchemas, Ordering, Keys and Now, with the defaults New gives them.
+// KeySchemas, Ordering, Flatten, ContextHeaders, Keys and Now, with the defaults New gives them.
 func NewCycle(opts Options, table string, startPos uint64) (*Cycle, error) {
 	t := modelTable(table)
 	if t == nil {
 		return nil, fmt.Errorf("changegen: the model has no table %q", table)
 	}
 	opts = opts.withDefaults()
-	return &Cycle{enc: encoder{opts: opts}, t: newTableState(opts, t), r: newRand(opts.Seed), pos: startPos}, nil
+	return &Cycle{enc: newEncoder(opts), t: newTableState(opts, t), r: newRand(opts.Seed), pos: startPos}, nil
 }
 
 // Next returns the next change: to key number n mod Keys for the nth call.

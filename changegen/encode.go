@@ -364,13 +364,20 @@ func keySchema(server, db string, t *table) []byte {
 
 // encoder writes change messages as Debezium Server publishes them with the
 // settings of its options (Server, Database, Schemas, KeySchemas, Ordering,
-// Now). It is not safe for concurrent use.
+// Flatten, ContextHeaders, KeyChangeHeaders, Now). It is not safe for
+// concurrent use.
 type encoder struct {
-	opts Options
-	buf  []byte // the event being written, reused between messages
+	opts  Options
+	runID string // the connector run's UUID, in the __debezium.context.runId header
+	buf   []byte // the event being written, reused between messages
 }
 
-// sourceFields are the parts of the source block that vary.
+func newEncoder(opts Options) encoder {
+	return encoder{opts: opts, runID: runUUID(opts.Seed)}
+}
+
+// sourceFields are the parts of the source block that vary, and the other
+// image of a primary-key change.
 type sourceFields struct {
 	snapshot string // "false" when streaming
 	seq, pos uint64
@@ -378,6 +385,10 @@ type sourceFields struct {
 	gtid     uint64 // 0 for snapshot reads: no GTID, server_id 0, no thread
 	thread   int
 	omitPos  bool // malformed: no file and pos
+	// pkOther is set on the two messages of a primary-key change: on the
+	// delete the new row, on the create the old one. Debezium puts its key
+	// in the __debezium.newkey / __debezium.oldkey header.
+	pkOther []any
 }
 
 // message encodes one change. A non-zero malformed kind writes a broken
@@ -389,8 +400,32 @@ func (e *encoder) message(t *tableState, op cdc.Op, before, after []any, src sou
 		image = before
 	}
 	key, dbzKey := e.keys(t, image)
+	opByte := byte(op)
+	if malformed == malformedOp {
+		opByte = 'x'
+	}
 
 	b := e.buf[:0]
+	if e.opts.Flatten {
+		b = e.appendFlat(b, t, opByte, image, src, now)
+	} else {
+		b = e.appendEnvelope(b, t, opByte, before, after, src, now)
+	}
+	e.buf = b
+
+	m := Message{Topic: t.topic, Data: append([]byte(nil), b...), Table: t.full, Attributes: e.attributes(t, op, src)}
+	if e.opts.Ordering {
+		m.OrderingKey = dbzKey
+	}
+	if malformed == 0 {
+		m.Key, m.Op, m.Version = key, op, cdc.NewVersion(src.seq, src.pos, uint64(src.row))
+	}
+	return m
+}
+
+// appendEnvelope appends the change event envelope (before, after, source,
+// op, ts_*), inside the schema envelope when Schemas is on.
+func (e *encoder) appendEnvelope(b []byte, t *tableState, op byte, before, after []any, src sourceFields, now time.Time) []byte {
 	if e.opts.Schemas {
 		b = append(b, `{"schema":`...)
 		b = append(b, t.valueSchema...)
@@ -403,11 +438,7 @@ func (e *encoder) message(t *tableState, op cdc.Op, before, after []any, src sou
 	b = append(b, `,"source":`...)
 	b = e.appendSource(b, t, src, now)
 	b = append(b, `,"transaction":null,"op":"`...)
-	if malformed == malformedOp {
-		b = append(b, 'x')
-	} else {
-		b = append(b, byte(op))
-	}
+	b = append(b, op)
 	b = append(b, `","ts_ms":`...)
 	b = strconv.AppendInt(b, now.UnixMilli(), 10)
 	b = append(b, `,"ts_us":`...)
@@ -418,25 +449,128 @@ func (e *encoder) message(t *tableState, op cdc.Op, before, after []any, src sou
 	if e.opts.Schemas {
 		b = append(b, '}')
 	}
-	e.buf = b
+	return b
+}
 
-	m := Message{Topic: t.topic, Data: append([]byte(nil), b...), Table: t.full}
-	if e.opts.Ordering {
-		m.OrderingKey = dbzKey
+// appendFlat appends the row as ExtractNewRecordState writes it with the
+// compact profile's settings (debezium-server/application.properties):
+// the row image (a delete's before image) in table order; then `__deleted`,
+// the string "true" for a delete and "false" otherwise, which the rewrite
+// mode inserts first (DefaultDeleteHandlingStrategy.handleRecord /
+// handleDeleteRecord); then the add.fields in their listed order
+// (ExtractNewRecordState.addFields runs after the rewrite), named by
+// AbstractExtractNewRecordState.FieldReference: `struct.field` becomes
+// `__struct_field`, a bare source field `__field`. Never a schema.
+func (e *encoder) appendFlat(b []byte, t *tableState, op byte, image []any, src sourceFields, now time.Time) []byte {
+	b = appendRow(b, t.table, image, appendDebezium)
+	b = b[:len(b)-1] // reopen the row object
+	if op == byte(cdc.OpDelete) {
+		b = append(b, `,"__deleted":"true","__op":"`...)
+	} else {
+		b = append(b, `,"__deleted":"false","__op":"`...)
 	}
-	if malformed == 0 {
-		m.Key, m.Op, m.Version = key, op, cdc.NewVersion(src.seq, src.pos, uint64(src.row))
+	b = append(b, op, '"')
+	if !src.omitPos {
+		b = append(b, `,"__source_file":"`...)
+		b = appendBinlogFile(b, src.seq)
+		b = append(b, `","__source_pos":`...)
+		b = strconv.AppendUint(b, src.pos, 10)
 	}
-	return m
+	b = append(b, `,"__source_row":`...)
+	b = strconv.AppendInt(b, int64(src.row), 10)
+	b = append(b, `,"__source_ts_ms":`...)
+	b = strconv.AppendInt(b, commitMillis(src, now), 10)
+	b = append(b, `,"__db":`...)
+	b = cdc.AppendString(b, e.opts.Database)
+	b = append(b, `,"__table":`...)
+	b = cdc.AppendString(b, t.name)
+	return append(b, '}')
+}
+
+// The extended headers Debezium 3.6 adds to every record while
+// extended.headers.enabled is true, its default (CommonConnectorConfig
+// EXTENDED_HEADERS_ENABLED; EventDispatcher.getExtendedHeaders;
+// DebeziumHeaderProducer.contextHeaders), and the two a primary-key change
+// carries (RelationalChangeRecordEmitter.emitUpdateAsPrimaryKeyChangeRecord).
+// Debezium Server's Pub/Sub sink copies every header into an attribute
+// (PubSubChangeConsumer: putAllAttributes(convertHeaders(record))).
+const (
+	headerLogicalName = "__debezium.context.connectorLogicalName" // topic.prefix
+	headerTaskID      = "__debezium.context.taskId"               // "0": the one task
+	headerConnector   = "__debezium.context.connectorName"        // "mysql" (Module.name())
+	headerRunID       = "__debezium.context.runId"                // a UUID per connector start
+	headerNewKey      = "__debezium.newkey"                       // on the delete of a key change
+	headerOldKey      = "__debezium.oldkey"                       // on the create of a key change
+)
+
+// attributes returns the message's Pub/Sub attributes, nil when there are
+// none. Header values are written by the header converter, Kafka's
+// JsonConverter with its default schemas.enable=true (Debezium Server's
+// debezium.format.header.* sets nothing else), so each is a schema envelope.
+func (e *encoder) attributes(t *tableState, op cdc.Op, src sourceFields) map[string]string {
+	var attrs map[string]string
+	if e.opts.ContextHeaders {
+		attrs = map[string]string{
+			headerLogicalName: stringHeader(e.opts.Server),
+			headerTaskID:      stringHeader("0"),
+			headerConnector:   stringHeader("mysql"),
+			headerRunID:       stringHeader(e.runID),
+		}
+	}
+	if e.opts.KeyChangeHeaders && src.pkOther != nil {
+		if attrs == nil {
+			attrs = map[string]string{}
+		}
+		name := headerOldKey
+		if op == cdc.OpDelete {
+			name = headerNewKey
+		}
+		attrs[name] = `{"schema":` + string(t.keySchema) + `,"payload":` + string(e.keyJSON(t, src.pkOther)) + `}`
+	}
+	return attrs
+}
+
+// stringHeader is a Connect STRING header as JsonConverter writes it with
+// schemas enabled.
+func stringHeader(v string) string {
+	return `{"schema":{"type":"string","optional":false},"payload":` + string(cdc.AppendString(nil, v)) + `}`
+}
+
+// runUUID is the connector run's ID (UUIDUtils.generateNewUUID: a random
+// version 4 UUID), drawn from the seed so output stays reproducible.
+func runUUID(seed uint64) string {
+	r := newRand(seed ^ 0x5eed)
+	var u [16]byte
+	for i := range u {
+		u[i] = byte(r.Uint32())
+	}
+	u[6] = u[6]&0x0f | 0x40
+	u[8] = u[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:])
 }
 
 // keys returns the cache key (no prefix) and the Debezium key JSON of a row.
 func (e *encoder) keys(t *tableState, row []any) (string, string) {
 	parts := make([][]byte, len(t.key))
+	for i, ki := range t.key {
+		parts[i] = appendCanonical(nil, &t.cols[ki], row[ki])
+	}
+	key, err := cdc.AppendKey(nil, "", t.full, parts...)
+	if err != nil {
+		panic(fmt.Sprintf("changegen: key of %s: %v", t.full, err)) // model keys are never null
+	}
+	dbzKey := string(e.keyJSON(t, row))
+	if e.opts.KeySchemas {
+		dbzKey = `{"schema":` + string(t.keySchema) + `,"payload":` + dbzKey + `}`
+	}
+	return string(key), dbzKey
+}
+
+// keyJSON returns the Debezium key of a row without schema: {"col":value}.
+func (e *encoder) keyJSON(t *tableState, row []any) []byte {
 	kb := []byte("{")
 	for i, ki := range t.key {
 		c := &t.cols[ki]
-		parts[i] = appendCanonical(nil, c, row[ki])
 		if i > 0 {
 			kb = append(kb, ',')
 		}
@@ -444,16 +578,7 @@ func (e *encoder) keys(t *tableState, row []any) (string, string) {
 		kb = append(kb, ':')
 		kb = appendDebezium(kb, c, row[ki])
 	}
-	kb = append(kb, '}')
-	key, err := cdc.AppendKey(nil, "", t.full, parts...)
-	if err != nil {
-		panic(fmt.Sprintf("changegen: key of %s: %v", t.full, err)) // model keys are never null
-	}
-	dbzKey := string(kb)
-	if e.opts.KeySchemas {
-		dbzKey = `{"schema":` + string(t.keySchema) + `,"payload":` + dbzKey + `}`
-	}
-	return string(key), dbzKey
+	return append(kb, '}')
 }
 
 // appendRow appends a row image as a JSON object, each column written by
@@ -474,13 +599,23 @@ func appendRow(b []byte, t *table, row []any, value func([]byte, *column, any) [
 	return append(b, '}')
 }
 
+// commitMillis is source.ts_ms: the binlog event's time, which has
+// one-second resolution; a snapshot read is stamped when it is read.
+func commitMillis(src sourceFields, now time.Time) int64 {
+	if src.gtid == 0 {
+		return now.UnixMilli()
+	}
+	return now.Unix() * 1000
+}
+
+// appendBinlogFile appends the binlog file name of a sequence number.
+func appendBinlogFile(b []byte, seq uint64) []byte {
+	return fmt.Appendf(b, "mysql-bin.%06d", seq)
+}
+
 // appendSource appends the MySQL connector's source block.
 func (e *encoder) appendSource(b []byte, t *tableState, src sourceFields, now time.Time) []byte {
-	// MySQL binlog timestamps have one-second resolution.
-	commit := now.Unix() * 1000
-	if src.gtid == 0 {
-		commit = now.UnixMilli() // a snapshot read is stamped when read
-	}
+	commit := commitMillis(src, now)
 	b = append(b, `{"version":"`+debeziumVer+`","connector":"mysql","name":`...)
 	b = cdc.AppendString(b, e.opts.Server)
 	b = append(b, `,"ts_ms":`...)
@@ -505,8 +640,8 @@ func (e *encoder) appendSource(b []byte, t *tableState, src sourceFields, now ti
 		b = append(b, '"')
 	}
 	if !src.omitPos {
-		b = append(b, `,"file":"mysql-bin.`...)
-		b = append(b, fmt.Sprintf("%06d", src.seq)...)
+		b = append(b, `,"file":"`...)
+		b = appendBinlogFile(b, src.seq)
 		b = append(b, `","pos":`...)
 		b = strconv.AppendUint(b, src.pos, 10)
 	}

@@ -31,6 +31,16 @@ type Options struct {
 	// Ordering sets the ordering key to the Debezium key JSON
 	// (debezium.sink.pubsub.ordering.enabled=true).
 	Ordering bool
+	// Flatten writes rows as ExtractNewRecordState flattens them in the
+	// compact profile: the row, __deleted, then the added metadata fields.
+	Flatten bool
+	// ContextHeaders adds the four __debezium.context.* attributes Debezium
+	// 3.6 sends while extended.headers.enabled is on (its default).
+	ContextHeaders bool
+	// KeyChangeHeaders adds the __debezium.newkey / __debezium.oldkey
+	// attribute to the two messages of a primary-key change (Debezium always
+	// sends them unless a DropHeaders transform removes them).
+	KeyChangeHeaders bool
 	// Keys is the number of distinct keys per table: 1000.
 	Keys int
 	// SnapshotRows is the number of rows per table the snapshot reads: Keys/2.
@@ -48,6 +58,9 @@ type Message struct {
 	Data []byte
 	// OrderingKey is the Debezium key JSON when ordering is on, else "".
 	OrderingKey string
+	// Attributes are the Pub/Sub attributes Debezium Server copies from the
+	// record's headers; nil when there are none.
+	Attributes map[string]string
 	// Table is "db.table".
 	Table string
 	// Key is the row's cache key without prefix; "" for malformed messages.
@@ -75,10 +88,10 @@ const (
 	serverID      = 223344
 	gtidSource    = "3e11fa47-71ca-11e1-9e33-c80aa9429562"
 	firstSeq      = 3
-	firstPos      = 157     // after the format description and previous-GTIDs events
-	maxBinlogSize = 4 << 20 // rotate like max_binlog_size, small so runs see rotations
-	debeziumVer   = "2.7.3.Final"
-	snapshotChunk = 200 // snapshot messages per Next call
+	firstPos      = 157           // after the format description and previous-GTIDs events
+	maxBinlogSize = 4 << 20       // rotate like max_binlog_size, small so runs see rotations
+	debeziumVer   = "3.6.1.Final" // the image terraform/ deploys
+	snapshotChunk = 200           // snapshot messages per Next call
 )
 
 // tableState is a model table with its rows and prepared schema bytes.
@@ -166,7 +179,7 @@ func newRand(seed uint64) *rand.Rand {
 func New(opts Options) *Generator {
 	opts = opts.withDefaults()
 	g := &Generator{
-		enc:    encoder{opts: opts},
+		enc:    newEncoder(opts),
 		r:      newRand(opts.Seed),
 		expect: map[string]*Expect{},
 		seq:    firstSeq,
@@ -344,8 +357,10 @@ func (g *Generator) event(limit int) []Message {
 			for i, v := range t.keyValues(nk) {
 				row[t.key[i]] = v
 			}
-			out = append(out, g.message(t, cdc.OpDelete, t.rows[old], nil, src, 0))
-			out = append(out, g.message(t, cdc.OpCreate, nil, row, src, 0))
+			del, ins := src, src
+			del.pkOther, ins.pkOther = row, t.rows[old]
+			out = append(out, g.message(t, cdc.OpDelete, t.rows[old], nil, del, 0))
+			out = append(out, g.message(t, cdc.OpCreate, nil, row, ins, 0))
 			t.live.remove(old)
 			t.free.add(old)
 			delete(t.rows, old)

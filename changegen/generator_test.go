@@ -3,6 +3,7 @@ package changegen
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math"
 	"math/big"
 	"strings"
@@ -142,6 +143,8 @@ func TestDecodesToExpectedState(t *testing.T) {
 		{"schemas, key schema", Options{Schemas: true, Ordering: true, KeySchemas: true}, false},
 		{"schemas, no ordering key", Options{Schemas: true}, true},
 		{"no schemas, config types", Options{Ordering: true}, true},
+		{"compact profile, config keys and types", FormatCompact.Apply(Options{}), true},
+		{"full profile", FormatFull.Apply(Options{}), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.opts.Seed, tc.opts.Keys = 11, 60
@@ -189,20 +192,119 @@ func TestDecodesToExpectedState(t *testing.T) {
 }
 
 func TestMalformedIsRejected(t *testing.T) {
-	g := New(Options{Seed: 5, Schemas: true, Keys: 30})
-	drain(g, 300)
-	before := g.Expected()
-	dec := debezium.NewDecoder(cdc.DefaultConfig())
-	kinds := map[string]int{}
-	for i := 0; i < 200; i++ {
-		m := g.Malformed()
-		require.Empty(t, m.Key)
-		_, err := dec.Decode(m.Data, nil)
-		require.Error(t, err, "%s", m.Data)
-		kinds[strings.SplitN(err.Error(), ":", 3)[1]]++
+	for _, opts := range []Options{{Schemas: true}, FormatCompact.Apply(Options{})} {
+		opts.Seed, opts.Keys = 5, 30
+		g := New(opts)
+		drain(g, 300)
+		before := g.Expected()
+		cfg, err := cdc.ParseConfig(g.CacheConfig(""))
+		require.NoError(t, err)
+		dec := debezium.NewDecoder(cfg)
+		kinds := map[string]int{}
+		for i := 0; i < 200; i++ {
+			m := g.Malformed()
+			require.Empty(t, m.Key)
+			_, err := dec.Decode(m.Data, nil)
+			require.Error(t, err, "%s", m.Data)
+			kinds[strings.SplitN(err.Error(), ":", 3)[1]]++
+		}
+		assert.GreaterOrEqual(t, len(kinds), 3, "several kinds of breakage: %v", kinds)
+		assert.Equal(t, before, g.Expected(), "malformed messages change no expected state")
 	}
-	assert.GreaterOrEqual(t, len(kinds), 3, "several kinds of breakage: %v", kinds)
-	assert.Equal(t, before, g.Expected(), "malformed messages change no expected state")
+}
+
+// TestCompactShape pins the flattened row byte for byte: the row in table
+// order, then __deleted, then the add.fields in the profile's order; deletes
+// carry the before image; no ordering key and no attributes.
+func TestCompactShape(t *testing.T) {
+	g := New(FormatCompact.Apply(Options{Seed: 4, Keys: 10, SnapshotRows: 1, Now: fixedClock()}))
+	var create, del *Message
+	for create == nil || del == nil {
+		for _, m := range g.Next(5) {
+			if m.Table != "inventory.customers" {
+				continue
+			}
+			switch m.Op {
+			case cdc.OpCreate:
+				create = &m
+			case cdc.OpDelete:
+				del = &m
+			}
+		}
+	}
+	for _, m := range []*Message{create, del} {
+		assert.Empty(t, m.OrderingKey)
+		assert.Nil(t, m.Attributes)
+		var row map[string]json.RawMessage
+		require.NoError(t, json.Unmarshal(m.Data, &row))
+		seq, pos, r, err := cdc.ParseVersion(string(m.Version))
+		require.NoError(t, err)
+		deleted := `"false"`
+		if m.Op == cdc.OpDelete {
+			deleted = `"true"`
+		}
+		tail := fmt.Sprintf(`,"__deleted":%s,"__op":"%c","__source_file":"mysql-bin.%06d","__source_pos":%d,"__source_row":%d,"__source_ts_ms":%s,"__db":"inventory","__table":"customers"}`,
+			deleted, m.Op, seq, pos, r, row["__source_ts_ms"])
+		assert.True(t, strings.HasSuffix(string(m.Data), tail), "%s\nwant suffix %s", m.Data, tail)
+		assert.True(t, strings.HasPrefix(string(m.Data), `{"id":`+strings.TrimPrefix(m.Key, "inventory.customers:")+`,"first_name":`), "%s", m.Data)
+	}
+}
+
+// TestAttributes: the full profile sends Debezium's four context headers on
+// every message and the key-change header on both halves of a primary-key
+// change, each value a JsonConverter schema envelope; the compact profile
+// sends none.
+func TestAttributes(t *testing.T) {
+	g := New(FormatFull.Apply(Options{Seed: 6, Keys: 40}))
+	var pkDelete, pkCreate bool
+	for i := 0; i < 3000; i++ {
+		msgs := g.Next(10)
+		for j, m := range msgs {
+			require.Equal(t, `{"schema":{"type":"string","optional":false},"payload":"dbserver1"}`, m.Attributes[headerLogicalName])
+			require.Equal(t, `{"schema":{"type":"string","optional":false},"payload":"0"}`, m.Attributes[headerTaskID])
+			require.Equal(t, `{"schema":{"type":"string","optional":false},"payload":"mysql"}`, m.Attributes[headerConnector])
+			require.Regexp(t, `^\{"schema":\{"type":"string","optional":false\},"payload":"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"\}$`, m.Attributes[headerRunID])
+			pk := j+1 < len(msgs) && msgs[j+1].Version == m.Version && m.Op == cdc.OpDelete ||
+				j > 0 && msgs[j-1].Version == m.Version && m.Op == cdc.OpCreate
+			if !pk {
+				require.Len(t, m.Attributes, 4, "%v", m.Attributes)
+				continue
+			}
+			require.Len(t, m.Attributes, 5)
+			var other Message
+			var name string
+			if m.Op == cdc.OpCreate {
+				other, name, pkCreate = msgs[j-1], headerOldKey, true
+			} else {
+				other, name, pkDelete = msgs[j+1], headerNewKey, true
+			}
+			var h struct {
+				Schema struct {
+					Name string `json:"name"`
+				} `json:"schema"`
+				Payload json.RawMessage `json:"payload"`
+			}
+			require.NoError(t, json.Unmarshal([]byte(m.Attributes[name]), &h), "%v", m.Attributes)
+			assert.Equal(t, "dbserver1."+other.Table+".Key", h.Schema.Name)
+			var otherEv struct{ Payload map[string]json.RawMessage }
+			require.NoError(t, json.Unmarshal(other.Data, &otherEv))
+			var img map[string]json.RawMessage
+			require.NoError(t, json.Unmarshal(otherEv.Payload[map[cdc.Op]string{cdc.OpCreate: "after", cdc.OpDelete: "before"}[other.Op]], &img))
+			var key map[string]json.RawMessage
+			require.NoError(t, json.Unmarshal(h.Payload, &key))
+			for col, v := range key {
+				assert.Equal(t, string(img[col]), string(v), "the header names the other half's key")
+			}
+		}
+	}
+	assert.True(t, pkDelete && pkCreate, "the stream has primary-key changes")
+
+	c := New(FormatCompact.Apply(Options{Seed: 6, Keys: 40}))
+	for i := 0; i < 3000; i++ {
+		for _, m := range c.Next(10) {
+			require.Nil(t, m.Attributes)
+		}
+	}
 }
 
 func TestExpectedRoundTrip(t *testing.T) {

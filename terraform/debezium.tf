@@ -15,8 +15,7 @@ locals {
     server_id             = var.debezium_server_id
     table_include_list    = join(",", [for t in local.captured_tables : replace(t, ".", "\\\\.")])
     signal_table          = var.debezium_signal_table
-    value_schemas         = var.debezium_value_schemas
-    publish_ordering_key  = var.debezium_publish_ordering_key
+    message_format        = var.message_format
     heartbeat_interval_ms = var.debezium_heartbeat_interval_ms
     sink                  = local.kafka ? "kafka" : "pubsub"
     kafka_bootstrap       = local.kafka_bootstrap

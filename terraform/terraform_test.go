@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -519,8 +520,7 @@ var sampleProps = map[string]string{
 	"server_id":             "184054",
 	"table_include_list":    `inventory\\.customers,inventory\\.debezium_signal`,
 	"signal_table":          "inventory.debezium_signal",
-	"value_schemas":         "true",
-	"publish_ordering_key":  "true",
+	"message_format":        "full",
 	"heartbeat_interval_ms": "10000",
 	"sink":                  "pubsub",
 	"kafka_bootstrap":       "",
@@ -609,17 +609,9 @@ func TestDebeziumProperties(t *testing.T) {
 		"debezium.source.schema.history.internal.file.filename": "/debezium/data/schema-history.dat",
 		"debezium.source.tombstones.on.delete":                  "false",
 	}
-	for k, v := range want {
-		if got, ok := props[k]; !ok || got != v {
-			t.Errorf("%s = %q (present %v), want %q", k, got, ok, v)
-		}
-	}
+	wantProps(t, "full", props, want)
 	// Without a signal table the signalling lines disappear instead of rendering empty values.
-	noSignal := map[string]string{}
-	for k, v := range sampleProps {
-		noSignal[k] = v
-	}
-	noSignal["signal_table"] = ""
+	noSignal := withProps(map[string]string{"signal_table": ""})
 	without := parseProperties(t, render(t, "../debezium-server/application.properties", noSignal))
 	if _, ok := without["debezium.source.signal.data.collection"]; ok || len(without) != len(props)-3 {
 		t.Errorf("without a signal table: %d properties (want %d), signal.data.collection present %v", len(without), len(props)-3, ok)
@@ -638,6 +630,81 @@ func TestDebeziumProperties(t *testing.T) {
 			t.Errorf("topic %q is not a valid Pub/Sub name", topic)
 		}
 	}
+}
+
+// TestDebeziumCompactProfile: message_format = "compact" renders the compact
+// profile (flattened schemaless rows, no ordering key, no attributes,
+// batched publishes) and nothing of it leaks into the full profile.
+func TestDebeziumCompactProfile(t *testing.T) {
+	props := parseProperties(t, render(t, "../debezium-server/application.properties",
+		withProps(map[string]string{"message_format": "compact"})))
+	want := map[string]string{
+		"debezium.sink.pubsub.ordering.enabled":                     "false",
+		"debezium.format.value.schemas.enable":                      "false",
+		"debezium.format.value.replace.null.with.default":           "false",
+		"debezium.transforms":                                       "unwrap,dropkeyheaders",
+		"debezium.transforms.unwrap.type":                           "io.debezium.transforms.ExtractNewRecordState",
+		"debezium.transforms.unwrap.add.fields":                     "op,source.file,source.pos,source.row,source.ts_ms,db,table",
+		"debezium.transforms.unwrap.delete.tombstone.handling.mode": "rewrite",
+		"debezium.transforms.unwrap.replace.null.with.default":      "false",
+		"debezium.transforms.dropkeyheaders.type":                   "org.apache.kafka.connect.transforms.DropHeaders",
+		"debezium.transforms.dropkeyheaders.headers":                "__debezium.oldkey,__debezium.newkey",
+		"debezium.source.extended.headers.enabled":                  "false",
+		"debezium.sink.pubsub.batch.element.count.threshold":        "1000",
+		"debezium.source.decimal.handling.mode":                     "precise",
+		"debezium.source.time.precision.mode":                       "adaptive_time_microseconds",
+		"debezium.source.bigint.unsigned.handling.mode":             "precise",
+		"debezium.source.binary.handling.mode":                      "bytes",
+	}
+	wantProps(t, "compact", props, want)
+	batch, queue := props["debezium.source.max.batch.size"], props["debezium.source.max.queue.size"]
+	if b, q := atoi(t, batch), atoi(t, queue); b < 3000 || q <= b {
+		t.Errorf("compact: max.batch.size %s must carry 30k/s (>= 3000) and max.queue.size %s exceed it", batch, queue)
+	}
+	full := parseProperties(t, render(t, "../debezium-server/application.properties", sampleProps))
+	for k := range props {
+		if _, ok := full[k]; !ok && !strings.HasPrefix(k, "debezium.transforms") &&
+			!strings.HasPrefix(k, "debezium.sink.pubsub.batch.") && k != "debezium.source.extended.headers.enabled" &&
+			!strings.HasPrefix(k, "debezium.source.max.") && k != "debezium.source.poll.interval.ms" {
+			t.Errorf("compact sets %s, which the full profile lacks", k)
+		}
+	}
+	for k := range full {
+		if strings.HasPrefix(k, "debezium.transforms") || k == "debezium.source.extended.headers.enabled" {
+			t.Errorf("full profile sets %s", k)
+		}
+	}
+}
+
+// withProps returns sampleProps with some variables replaced.
+func withProps(over map[string]string) map[string]string {
+	vars := map[string]string{}
+	for k, v := range sampleProps {
+		vars[k] = v
+	}
+	for k, v := range over {
+		vars[k] = v
+	}
+	return vars
+}
+
+// wantProps reports every key of want that props lacks or sets otherwise.
+func wantProps(t *testing.T, profile string, props, want map[string]string) {
+	t.Helper()
+	for k, v := range want {
+		if got, ok := props[k]; !ok || got != v {
+			t.Errorf("%s: %s = %q (present %v), want %q", profile, k, got, ok, v)
+		}
+	}
+}
+
+func atoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Errorf("%q is not a number", s)
+	}
+	return n
 }
 
 // renderCloudInit renders cloud-init around props and returns its files (base64 ones decoded)

@@ -123,16 +123,14 @@ variable "debezium_signal_table" {
   }
 }
 
-variable "debezium_value_schemas" {
-  description = "Send the JSON schema with every event (exact types; 2-5x the bytes). false needs column types in CACHE_CONFIG."
-  type        = bool
-  default     = true
-}
-
-variable "debezium_publish_ordering_key" {
-  description = "Publish with the row key as Pub/Sub ordering key; the handler reads the key from it unless CACHE_CONFIG names key columns."
-  type        = bool
-  default     = true
+variable "message_format" {
+  description = "Debezium's message profile (debezium-server/application.properties): \"full\" (schema envelopes, row key as ordering key, ~3-7 KB a change) or \"compact\" (flattened schemaless rows, no ordering key, batched publishes, ~0.3-0.7 KB; key columns and types from the column registry, which the Debezium VM keeps in sync)."
+  type        = string
+  default     = "full"
+  validation {
+    condition     = contains(["full", "compact"], var.message_format)
+    error_message = "message_format is \"full\" or \"compact\"."
+  }
 }
 
 variable "debezium_heartbeat_interval_ms" {

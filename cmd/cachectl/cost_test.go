@@ -21,8 +21,18 @@ var costCases = []struct {
 	{"1m", []string{"--events-per-hour", "1000000"}},
 	{"10m", []string{"--events-per-hour", "10000000"}},
 	{"100m", []string{"--events-per-hour", "100000000"}},
-	{"1m-request-billing-logs-on", []string{"--events-per-hour", "1000000", "--billing", "request", "--request-logs", "on"}},
-	{"100m-noschema", []string{"--events-per-hour", "100000000", "--avg-bytes", "1200", "--cpu-us-per-event", "46"}},
+	{"10m-customers", []string{"--events-per-hour", "1e7", "--table", "customers"}},
+	{"10m-pull", []string{"--events-per-hour", "1e7", "--delivery", "pull"}},
+	{"10m-pull-customers", []string{"--events-per-hour", "1e7", "--delivery", "pull", "--table", "customers"}},
+	{"1m-kafka", []string{"--events-per-hour", "1e6", "--delivery", "kafka"}},
+	{"10m-kafka", []string{"--events-per-hour", "1e7", "--delivery", "kafka"}},
+	{"100m-kafka", []string{"--events-per-hour", "1e8", "--delivery", "kafka"}},
+	{"10m-kafka-sized", []string{"--events-per-hour", "1e7", "--delivery", "kafka", "--kafka-vcpu", "6", "--kafka-gib", "24", "--retention-hours", "168"}},
+	{"10m-full", []string{"--events-per-hour", "1e7", "--format", "full"}},
+	{"10m-full-pull", []string{"--events-per-hour", "1e7", "--format", "full", "--delivery", "pull"}},
+	{"10m-topics", []string{"--events-per-hour", "1e7", "--topics", "50", "--table", "customers"}},
+	{"1m-full-request-billing-logs-on", []string{"--events-per-hour", "1000000", "--format", "full", "--billing", "request", "--request-logs", "on"}},
+	{"100m-given-bytes", []string{"--events-per-hour", "100000000", "--avg-bytes", "1200", "--cpu-us-per-event", "46"}},
 	{"10m-basic-medium", []string{"--events-per-hour", "1e7", "--redis-tier", "basic", "--redis-gb", "5", "--vm", "e2-medium"}},
 }
 
@@ -61,6 +71,11 @@ func TestCostRejectsBadInput(t *testing.T) {
 		{"cost", "--events-per-hour", "1e6", "--vm", "n2-standard-2"},
 		{"cost", "--events-per-hour", "-5"},
 		{"cost", "--events-per-hour", "1e6", "extra"},
+		{"cost", "--events-per-hour", "1e6", "--format", "avro"},
+		{"cost", "--events-per-hour", "1e6", "--delivery", "email"},
+		{"cost", "--events-per-hour", "1e6", "--table", "nope"},
+		{"cost", "--events-per-hour", "1e6", "--topics", "0"},
+		{"cost", "--events-per-hour", "1e6", "--delivery", "kafka", "--kafka-vcpu", "2"},
 	} {
 		var out, errOut bytes.Buffer
 		err := run(context.Background(), args, func(string) string { return "" }, &out, &errOut)
