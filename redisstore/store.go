@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cloudsql-cache/cloudsql-cache/cdc"
+	"github.com/cloudsql-cache/cloudsql-cache/internal/position"
 )
 
 // ErrClosed is returned by Apply and ApplyBatch after Close.
@@ -84,7 +85,8 @@ type Store struct {
 	quit       chan struct{} // closed by Close: stops the checkpoint ticker
 	tickerDone chan struct{}
 
-	ck checkpoints
+	ck    *position.Tracker
+	ckKey string // CheckpointKey
 
 	// requests recycles Apply's requests with their result channels.
 	requests sync.Pool
@@ -92,8 +94,8 @@ type Store struct {
 	// hash's key (TruncatedKey), boxed once for every EVALSHA.
 	applySha, truncated any
 
-	restoreWarnings, truncateErrors, checkpointErrors atomic.Int64
-	applyPipelines, applyCalls                        atomic.Int64
+	truncateErrors, checkpointErrors atomic.Int64
+	applyPipelines, applyCalls       atomic.Int64
 }
 
 // request is one change on its way to Redis: its part of the apply
@@ -137,7 +139,8 @@ func New(client redis.UniversalClient, cfg *cdc.Config, opts Options) *Store {
 		tickerDone: make(chan struct{}),
 		bg:         bg,
 		cancelBg:   cancel,
-		ck:         newCheckpoints(CheckpointKey(cfg.Prefix)),
+		ck:         position.New("redisstore", opts.Logger),
+		ckKey:      CheckpointKey(cfg.Prefix),
 		applySha:   applyScript.Hash(),
 		truncated:  TruncatedKey(cfg.Prefix),
 	}
@@ -347,7 +350,7 @@ func (s *Store) Close(ctx context.Context) error {
 // Stats returns the counters.
 func (s *Store) Stats() Stats {
 	return Stats{
-		RestoreWarnings:  s.restoreWarnings.Load(),
+		RestoreWarnings:  s.ck.Warnings(),
 		TruncateErrors:   s.truncateErrors.Load(),
 		CheckpointErrors: s.checkpointErrors.Load(),
 		ApplyPipelines:   s.applyPipelines.Load(),
@@ -357,7 +360,7 @@ func (s *Store) Stats() Stats {
 
 // Warnings returns how many changes looked like a restored database or a
 // repointed Debezium (Stats().RestoreWarnings).
-func (s *Store) Warnings() int64 { return s.restoreWarnings.Load() }
+func (s *Store) Warnings() int64 { return s.ck.Warnings() }
 
 // prepare checks a change and fills r with it and its arguments of the
 // apply script. ok is false, with the result, when the change needs no apply
