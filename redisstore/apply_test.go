@@ -3,8 +3,6 @@ package redisstore
 import (
 	"context"
 	"errors"
-	"fmt"
-	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -12,226 +10,27 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cloudsql-cache/cloudsql-cache/cdc"
+	"github.com/cloudsql-cache/cloudsql-cache/internal/storetest"
 	"github.com/cloudsql-cache/cloudsql-cache/internal/testredis"
 )
 
 const (
-	testTableTTL = time.Hour
-	testTombTTL  = 2 * time.Hour
-	seedTTL      = 3 * time.Hour // on seeded records, to see whether a change replaced the TTL
+	testTableTTL = storetest.TableTTL
+	testTombTTL  = storetest.TombTTL
 )
 
-func testConfig(prefix string) *cdc.Config {
-	cfg := cdc.DefaultConfig()
-	cfg.Prefix = prefix
-	cfg.TombstoneTTL = testTombTTL
-	cfg.Tables = map[string]*cdc.Table{
-		"db.rep":  {Mode: cdc.ModeReplicate, TTL: testTableTTL},
-		"db.rep0": {Mode: cdc.ModeReplicate},
-		"db.ref":  {Mode: cdc.ModeRefresh, TTL: testTableTTL},
-		"db.inv":  {Mode: cdc.ModeInvalidate, TTL: testTableTTL},
-	}
-	if err := cfg.Validate(); err != nil {
-		panic(err)
-	}
-	return cfg
-}
+func testConfig(prefix string) *cdc.Config { return storetest.Config(prefix) }
 
-// seedState is a stored record before a change.
-type seedState struct {
-	name   string
-	fields map[string]string // nil: absent
-}
-
-// wantAfter is the apply rules of design section 2, written out
-// independently of the Lua script: the outcome and record a change leaves.
-func wantAfter(mode cdc.Mode, tableTTL time.Duration, seed map[string]string, op cdc.Op, v cdc.Version, row string, untyped bool) (cdc.Outcome, map[string]string, time.Duration) {
-	sv, hasV := seed["v"]
-	if mode == cdc.ModeRefresh && seed == nil {
-		return cdc.OutcomeIgnored, nil, 0
-	}
-	if hasV && cdc.Version(sv) >= v {
-		return cdc.OutcomeStale, seed, seedTTL
-	}
-	switch {
-	case op == cdc.OpDelete:
-		return cdc.OutcomeDeleted, map[string]string{"v": string(v), "t": "1"}, testTombTTL
-	case untyped: // a row without canonical types: a marker, counted apart
-		return cdc.OutcomeUntyped, map[string]string{"v": string(v)}, testTombTTL
-	case mode == cdc.ModeInvalidate:
-		return cdc.OutcomeApplied, map[string]string{"v": string(v)}, testTombTTL
-	}
-	return cdc.OutcomeApplied, map[string]string{"v": string(v), "d": row}, tableTTL
-}
-
-func TestApplyRules(t *testing.T) {
-	c, prefix := testredis.Shared(t)
-	cfg := testConfig(prefix)
-	s := newTestStore(t, c, cfg, Options{})
-	ctx := context.Background()
-
-	stored := ver(7, 1000)
-	seeds := []seedState{
-		{"absent", nil},
-		{"row", map[string]string{"v": string(stored), "d": `{"id":1,"old":true}`}},
-		{"tombstone", map[string]string{"v": string(stored), "t": "1"}},
-		{"marker", map[string]string{"v": string(stored)}},
-		{"lease", map[string]string{"l": "tok-1"}},
-		{"lease+v", map[string]string{"l": "tok-2", "v": string(stored)}},
-		{"no-v-row", map[string]string{"d": `{"id":1}`}},
-	}
-	versions := map[string]cdc.Version{
-		"older":        ver(7, 999),
-		"equal":        stored,
-		"newer":        ver(7, 1001),
-		"older-file":   ver(6, 99999999),
-		"newer-file":   ver(8, 0),
-		"next-row-idx": cdc.NewVersion(7, 1000, 1),
-	}
-	tables := []string{"db.rep", "db.rep0", "db.ref", "db.inv"}
-	ops := []cdc.Op{cdc.OpCreate, cdc.OpUpdate, cdc.OpRead, cdc.OpDelete}
-	n := 0
-	for _, table := range tables {
-		tc, _ := cfg.Lookup(table)
-		for _, seed := range seeds {
-			for _, op := range ops {
-				for vname, v := range versions {
-					n++
-					untyped := op != cdc.OpDelete && n%3 == 0 // every table, seed and op meets both
-					key := fmt.Sprintf("%s%s:%d", prefix, table, n)
-					name := fmt.Sprintf("%s/%s/%s/%s/untyped=%v", table, seed.name, op, vname, untyped)
-					if seed.fields != nil {
-						if err := c.HSet(ctx, key, seed.fields).Err(); err != nil {
-							t.Fatal(err)
-						}
-						c.PExpire(ctx, key, seedTTL)
-					}
-					ch := cdc.Change{Op: op, Table: table, Key: key, Version: v, Untyped: untyped}
-					row := fmt.Sprintf(`{"id":%d}`, n)
-					if op != cdc.OpDelete && !untyped {
-						ch.Row = []byte(row)
-					}
-					wantOut, wantRec, wantTTL := wantAfter(tc.Mode, tc.TTL, seed.fields, op, v, row, untyped)
-					out, err := s.Apply(ctx, ch)
-					if err != nil {
-						t.Fatalf("%s: %v", name, err)
-					}
-					if out != wantOut {
-						t.Errorf("%s: outcome %v, want %v", name, out, wantOut)
-					}
-					checkRecord(t, c, name, key, wantRec, wantTTL)
-				}
-			}
-		}
-	}
-}
+// The apply rules and sequences of the design, shared with every store.
+func TestApplyRules(t *testing.T)      { storetest.Rules(t, sharedBackend(t)) }
+func TestApplySequences(t *testing.T)  { storetest.Sequences(t, sharedBackend(t)) }
+func TestApplyOnlyListed(t *testing.T) { storetest.OnlyListed(t, sharedBackend(t)) }
+func TestApplyInvalid(t *testing.T)    { storetest.Invalid(t, sharedBackend(t)) }
 
 // checkRecord compares a record and its TTL (0: none) with what is expected.
 func checkRecord(t *testing.T, c *redis.Client, name, key string, want map[string]string, ttl time.Duration) {
 	t.Helper()
-	ctx := context.Background()
-	got, err := c.HGetAll(ctx, key).Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want == nil {
-		want = map[string]string{}
-	}
-	if !maps.Equal(got, want) {
-		t.Errorf("%s: record %v, want %v", name, got, want)
-	}
-	if len(want) == 0 {
-		return
-	}
-	pttl, err := c.PTTL(ctx, key).Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	switch {
-	case ttl == 0 && pttl != -1:
-		t.Errorf("%s: PTTL %v, want none", name, pttl)
-	case ttl > 0 && (pttl > ttl || pttl < ttl-time.Minute):
-		t.Errorf("%s: PTTL %v, want about %v", name, pttl, ttl)
-	}
-}
-
-func TestApplySequences(t *testing.T) {
-	c, prefix := testredis.Shared(t)
-	s := newTestStore(t, c, testConfig(prefix), Options{})
-	ctx := context.Background()
-	apply := func(ch cdc.Change, want cdc.Outcome) {
-		t.Helper()
-		out, err := s.Apply(ctx, ch)
-		if err != nil || out != want {
-			t.Fatalf("%s %s at %s: got %v %v, want %v", ch.Op, ch.Key, ch.Version, out, err, want)
-		}
-	}
-
-	// A delete then a replayed older upsert: the row stays deleted.
-	key := prefix + "db.rep:1"
-	apply(cdc.Change{Op: cdc.OpCreate, Table: "db.rep", Key: key, Version: ver(1, 10), Row: rowJSON(1, 1)}, cdc.OutcomeApplied)
-	apply(cdc.Change{Op: cdc.OpDelete, Table: "db.rep", Key: key, Version: ver(1, 20)}, cdc.OutcomeDeleted)
-	apply(cdc.Change{Op: cdc.OpUpdate, Table: "db.rep", Key: key, Version: ver(1, 15), Row: rowJSON(1, 2)}, cdc.OutcomeStale)
-	apply(cdc.Change{Op: cdc.OpCreate, Table: "db.rep", Key: key, Version: ver(1, 10), Row: rowJSON(1, 1)}, cdc.OutcomeStale)
-	apply(cdc.Change{Op: cdc.OpDelete, Table: "db.rep", Key: key, Version: ver(1, 20)}, cdc.OutcomeStale)
-	checkRecord(t, c, "delete then older upsert", key, map[string]string{"v": string(ver(1, 20)), "t": "1"}, testTombTTL)
-	// A re-insert after the delete brings it back.
-	apply(cdc.Change{Op: cdc.OpCreate, Table: "db.rep", Key: key, Version: ver(1, 30), Row: rowJSON(1, 3)}, cdc.OutcomeApplied)
-	checkRecord(t, c, "re-insert", key, map[string]string{"v": string(ver(1, 30)), "d": string(rowJSON(1, 3))}, testTableTTL)
-
-	// Refresh mode: nothing is created for an absent key, a lease makes the
-	// change apply, and the lease is cleared.
-	rkey := prefix + "db.ref:1"
-	apply(cdc.Change{Op: cdc.OpUpdate, Table: "db.ref", Key: rkey, Version: ver(1, 10), Row: rowJSON(1, 1)}, cdc.OutcomeIgnored)
-	apply(cdc.Change{Op: cdc.OpDelete, Table: "db.ref", Key: rkey, Version: ver(1, 11)}, cdc.OutcomeIgnored)
-	checkRecord(t, c, "refresh absent", rkey, nil, 0)
-	c.HSet(ctx, rkey, "l", "token")
-	apply(cdc.Change{Op: cdc.OpUpdate, Table: "db.ref", Key: rkey, Version: ver(1, 12), Row: rowJSON(1, 2)}, cdc.OutcomeApplied)
-	checkRecord(t, c, "refresh over lease", rkey, map[string]string{"v": string(ver(1, 12)), "d": string(rowJSON(1, 2))}, testTableTTL)
-
-	// Ignored and unlisted changes do not touch Redis.
-	ikey := prefix + "db.rep:ignored"
-	apply(cdc.Change{Op: cdc.OpIgnore, Table: "db.rep", Key: ikey, Version: ver(1, 1), Reason: "heartbeat"}, cdc.OutcomeIgnored)
-	checkRecord(t, c, "ignored", ikey, nil, 0)
-}
-
-func TestApplyOnlyListed(t *testing.T) {
-	c, prefix := testredis.Shared(t)
-	cfg := testConfig(prefix)
-	cfg.OnlyListed = true
-	s := newTestStore(t, c, cfg, Options{})
-	key := prefix + "db.other:1"
-	out, err := s.Apply(context.Background(), cdc.Change{Op: cdc.OpCreate, Table: "db.other", Key: key, Version: ver(1, 1), Row: rowJSON(1, 1)})
-	if err != nil || out != cdc.OutcomeIgnored {
-		t.Fatalf("unlisted table: %v %v, want ignored", out, err)
-	}
-	checkRecord(t, c, "unlisted", key, nil, 0)
-}
-
-func TestApplyInvalid(t *testing.T) {
-	c, prefix := testredis.Shared(t)
-	s := newTestStore(t, c, testConfig(prefix), Options{})
-	key := prefix + "db.rep:1"
-	for name, ch := range map[string]cdc.Change{
-		"no key":      {Op: cdc.OpCreate, Table: "db.rep", Version: ver(1, 1), Row: rowJSON(1, 1)},
-		"no row":      {Op: cdc.OpUpdate, Table: "db.rep", Key: key, Version: ver(1, 1)},
-		"no version":  {Op: cdc.OpDelete, Table: "db.rep", Key: key},
-		"bad version": {Op: cdc.OpDelete, Table: "db.rep", Key: key, Version: "00000000010000000000000000000000000000x1"},
-		"unknown op":  {Op: 'z', Table: "db.rep", Key: key, Version: ver(1, 1)},
-	} {
-		out, err := s.Apply(context.Background(), ch)
-		if !errors.Is(err, cdc.ErrInvalid) || out != cdc.OutcomeFailed {
-			t.Errorf("%s: %v %v, want cdc.ErrInvalid", name, out, err)
-		}
-	}
-	checkRecord(t, c, "invalid", key, nil, 0)
-	res := s.ApplyBatch(context.Background(), []cdc.Change{
-		{Op: cdc.OpCreate, Table: "db.rep", Version: ver(1, 1), Row: rowJSON(1, 1)},
-		{Op: cdc.OpCreate, Table: "db.rep", Key: key, Version: ver(1, 1), Row: rowJSON(1, 1)},
-	})
-	if !errors.Is(res[0].Err, cdc.ErrInvalid) || res[1].Err != nil || res[1].Outcome != cdc.OutcomeApplied {
-		t.Fatalf("batch with one invalid change: %+v", res)
-	}
+	storetest.CheckRecord(t, backend{c: c}, name, key, want, ttl)
 }
 
 func TestApplyCancelledCaller(t *testing.T) {
