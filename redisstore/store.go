@@ -369,17 +369,11 @@ func (s *Store) Warnings() int64 { return s.ck.Warnings() }
 // write any more; its scan then runs in the background. The caller is
 // counted in s.active.
 func (s *Store) prepare(ctx context.Context, r *request, ch cdc.Change) (res cdc.Result, ok bool) {
-	if ch.Op == cdc.OpIgnore {
-		return cdc.Result{Outcome: cdc.OutcomeIgnored}, false
+	p, res, ok := s.cfg.Plan(ch)
+	if !ok {
+		return res, false
 	}
-	t, listed := s.cfg.Lookup(ch.Table)
-	if s.cfg.OnlyListed && !listed {
-		return cdc.Result{Outcome: cdc.OutcomeIgnored}, false
-	}
-	if err := checkVersion(ch.Version); err != nil {
-		return invalid(ch, err.Error()), false
-	}
-	if ch.Op == cdc.OpTruncate {
+	if p.Kind == cdc.KindTruncate {
 		stale, err := s.raiseWatermark(ctx, ch)
 		if err != nil {
 			return cdc.Result{Outcome: cdc.OutcomeFailed, Err: err}, false
@@ -391,53 +385,19 @@ func (s *Store) prepare(ctx context.Context, r *request, ch cdc.Change) (res cdc
 		s.startTruncate(ch)
 		return cdc.Result{Outcome: cdc.OutcomeApplied}, false
 	}
-	if ch.Key == "" {
-		return invalid(ch, "no key"), false
-	}
-	r.ch, r.refresh = ch, "0"
-	if t.Mode == cdc.ModeRefresh {
+	r.ch, r.refresh, r.ttl = ch, "0", ttlMs(p.TTL)
+	if p.Refresh {
 		r.refresh = "1"
 	}
-	switch {
-	case ch.Op == cdc.OpDelete:
-		r.kind, r.ttl = kindTombstone, ttlMs(s.tombstoneTTL())
-	case !ch.Op.IsUpsert():
-		return invalid(ch, fmt.Sprintf("unknown op %q", ch.Op)), false
-	case t.Mode == cdc.ModeInvalidate, ch.Untyped:
-		// An untyped row cannot be cached as canonical JSON: a marker makes
-		// readers miss and read MySQL.
-		r.kind, r.ttl = kindMarker, ttlMs(s.tombstoneTTL())
-	case len(ch.Row) == 0:
-		return invalid(ch, "no row"), false
+	switch p.Kind {
+	case cdc.KindTombstone:
+		r.kind = kindTombstone
+	case cdc.KindMarker:
+		r.kind = kindMarker
 	default:
-		r.kind, r.ttl = kindRow, ttlMs(t.TTL)
+		r.kind = kindRow
 	}
 	return cdc.Result{}, true
-}
-
-func invalid(ch cdc.Change, why string) cdc.Result {
-	return cdc.Result{Outcome: cdc.OutcomeFailed, Err: fmt.Errorf("%w: %s of %s key %q: %s", cdc.ErrInvalid, ch.Op, ch.Table, ch.Key, why)}
-}
-
-func checkVersion(v cdc.Version) error {
-	if len(v) != cdc.VersionLen {
-		return fmt.Errorf("version %q is not %d digits", v, cdc.VersionLen)
-	}
-	for i := 0; i < len(v); i++ {
-		if v[i] < '0' || v[i] > '9' {
-			return fmt.Errorf("version %q is not %d digits", v, cdc.VersionLen)
-		}
-	}
-	return nil
-}
-
-// tombstoneTTL guards against a hand-built config without one: a tombstone
-// that never expires would leak.
-func (s *Store) tombstoneTTL() time.Duration {
-	if s.cfg.TombstoneTTL > 0 {
-		return s.cfg.TombstoneTTL
-	}
-	return cdc.DefaultTombstoneTTL
 }
 
 // ttlMs is a TTL as PEXPIRE's argument; 0 means none. A positive TTL never

@@ -1,0 +1,441 @@
+package memcachestore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cloudsql-cache/cloudsql-cache/cdc"
+	"github.com/cloudsql-cache/cloudsql-cache/internal/position"
+)
+
+// ErrClosed is returned by Apply and ApplyBatch after Close.
+var ErrClosed = errors.New("memcachestore: store closed")
+
+// Options tune a Store; the zero value is usable.
+type Options struct {
+	// Logger receives warnings (restored database, failed checkpoint
+	// writes); nil means slog.Default().
+	Logger *slog.Logger
+	// CheckpointEvery is the least time between checkpoint writes; default 1s.
+	CheckpointEvery time.Duration
+	// Attempts bounds how often a change is read and written again after
+	// losing a compare-and-swap race before it fails (transiently, to be
+	// redelivered); default 10.
+	Attempts int
+	// Now is the clock for checkpoint times and expiry; default time.Now.
+	Now func() time.Time
+}
+
+// Stats are a Store's counters since New.
+type Stats struct {
+	// RestoreWarnings counts changes far below the checkpoint from another
+	// MySQL server_id: the database was restored or Debezium repointed.
+	RestoreWarnings int64
+	// CheckpointErrors counts failed checkpoint writes (each is retried).
+	CheckpointErrors int64
+	// Races counts compare-and-swap writes that lost to another writer and
+	// were read again; Exhausted the changes that lost Attempts times.
+	Races, Exhausted int64
+	// ApplyPipelines counts the read-then-write rounds sent, ApplyCalls the
+	// changes they carried.
+	ApplyPipelines, ApplyCalls int64
+}
+
+// Store applies changes to memcached. It is safe for concurrent use.
+type Store struct {
+	client *Client
+	cfg    *cdc.Config
+	opts   Options
+	log    *slog.Logger
+	ck     *position.Tracker
+	ckKey  string
+
+	// mu guards closed; active counts calls, raised only under mu while
+	// !closed, so Close can wait for them.
+	mu     sync.Mutex
+	closed bool
+	active sync.WaitGroup
+
+	quit       chan struct{} // closed by Close: stops the checkpoint ticker
+	tickerDone chan struct{}
+
+	checkpointErrors, races, exhausted atomic.Int64
+	pipelines, calls                   atomic.Int64
+}
+
+// New builds a Store over a client with the shared config and starts its
+// checkpoint goroutine; Close stops it.
+func New(client *Client, cfg *cdc.Config, opts Options) *Store {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.CheckpointEvery <= 0 {
+		opts.CheckpointEvery = time.Second
+	}
+	if opts.Attempts <= 0 {
+		opts.Attempts = 10
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	s := &Store{
+		client:     client,
+		cfg:        cfg,
+		opts:       opts,
+		log:        opts.Logger,
+		ck:         position.New("memcachestore", opts.Logger),
+		ckKey:      CheckpointKey(cfg.Prefix),
+		quit:       make(chan struct{}),
+		tickerDone: make(chan struct{}),
+	}
+	go s.checkpointTicker()
+	return s
+}
+
+// Apply applies one change; see ApplyBatch.
+func (s *Store) Apply(ctx context.Context, ch cdc.Change) (cdc.Outcome, error) {
+	r := s.ApplyBatch(ctx, []cdc.Change{ch})[0]
+	return r.Outcome, r.Err
+}
+
+// ApplyBatch applies changes, in order, and returns one result per change
+// (results[i] belongs to changes[i]). Changes to the same row are folded in
+// order over one read of the record and written once; all the batch's
+// reads go out in one pipelined round trip per node, then all its writes.
+// An error is transient (a node down or full, a race lost Attempts times:
+// redeliver) or wraps cdc.ErrInvalid.
+func (s *Store) ApplyBatch(ctx context.Context, changes []cdc.Change) []cdc.Result {
+	results := make([]cdc.Result, len(changes))
+	if !s.enter() {
+		for i := range results {
+			results[i] = cdc.Result{Outcome: cdc.OutcomeFailed, Err: ErrClosed}
+		}
+		return results
+	}
+	defer s.active.Done()
+	rows := map[string]*row{}
+	var order []*row
+	var done []cdc.Change
+	for i, ch := range changes {
+		c, res, ok := s.prepare(ctx, ch)
+		if !ok {
+			results[i] = res
+			if res.Err == nil && ch.Op == cdc.OpTruncate {
+				done = append(done, ch)
+			}
+			continue
+		}
+		c.idx = i
+		key := Key(s.cfg.Prefix, ch.Key)
+		r := rows[key]
+		if r == nil {
+			r = &row{key: key, table: ch.Table}
+			rows[key] = r
+			order = append(order, r)
+		}
+		r.changes = append(r.changes, c)
+	}
+	if len(order) > 0 {
+		s.apply(ctx, order)
+		for _, r := range order {
+			for _, c := range r.changes {
+				results[c.idx] = c.res
+				if c.res.Err == nil {
+					done = append(done, changes[c.idx])
+				}
+			}
+		}
+	}
+	s.observe(ctx, done)
+	_ = s.maybeCheckpoint(ctx, false) // counted and logged inside
+	return results
+}
+
+// change is one change on its way: the record it writes and its result.
+type change struct {
+	idx     int
+	ch      cdc.Change
+	kind    byte // KindRow, KindTombstone or KindMarker
+	refresh bool
+	exptime int64
+	res     cdc.Result
+}
+
+// row is the changes of one batch to one record.
+type row struct {
+	key, table string
+	changes    []*change
+	get, set   Op
+	pending    bool // not yet written or decided
+}
+
+// apply reads, decides and writes rows until each is written, needs no
+// write, or has lost Attempts races.
+func (s *Store) apply(ctx context.Context, rows []*row) {
+	pending := rows
+	for _, r := range rows {
+		r.pending = true
+	}
+	for attempt := 1; len(pending) > 0; attempt++ {
+		s.pipelines.Add(1)
+		for _, r := range pending {
+			s.calls.Add(int64(len(r.changes)))
+		}
+		// Round one: every record and the watermark of every table.
+		ops := make([]*Op, 0, len(pending)+1)
+		marks := map[string]*Op{}
+		for _, r := range pending {
+			r.get = Op{Key: r.key}
+			ops = append(ops, &r.get)
+			if marks[r.table] == nil {
+				op := &Op{Key: TruncatedKey(s.cfg.Prefix, r.table)}
+				marks[r.table] = op
+				ops = append(ops, op)
+			}
+		}
+		s.client.Do(ctx, ops)
+		// Decide, then round two: the writes.
+		var writes []*Op
+		var writing []*row
+		for _, r := range pending {
+			mark := marks[r.table]
+			if err := firstErr(&r.get, mark); err != nil {
+				r.fail(fmt.Errorf("memcachestore: apply %s: %w", r.key, err))
+				continue
+			}
+			wm, err := watermark(mark)
+			if err != nil {
+				r.fail(err)
+				continue
+			}
+			if !s.decide(r, wm) {
+				continue
+			}
+			writes = append(writes, &r.set)
+			writing = append(writing, r)
+		}
+		s.client.Do(ctx, writes)
+		var again []*row
+		for _, r := range writing {
+			switch {
+			case r.set.Err != nil:
+				r.fail(fmt.Errorf("memcachestore: apply %s: %w", r.key, r.set.Err))
+			case r.set.Status == StatusStored:
+				r.pending = false
+			case attempt >= s.opts.Attempts:
+				s.exhausted.Add(1)
+				r.fail(fmt.Errorf("memcachestore: apply %s: lost %d compare-and-swap races in a row", r.key, attempt))
+			default:
+				s.races.Add(1)
+				again = append(again, r)
+			}
+		}
+		pending = again
+	}
+}
+
+func firstErr(ops ...*Op) error {
+	for _, op := range ops {
+		if op.Err != nil {
+			return op.Err
+		}
+	}
+	return nil
+}
+
+// watermark reads a truncate watermark item's version.
+func watermark(op *Op) (cdc.Version, error) {
+	if op.Status != StatusHit {
+		return "", nil
+	}
+	if len(op.Value) != cdc.VersionLen || !digits(op.Value) {
+		return "", fmt.Errorf("memcachestore: watermark %s: %.60q is not a version", op.Key, op.Value)
+	}
+	return cdc.Version(op.Value), nil
+}
+
+func (r *row) fail(err error) {
+	r.pending = false
+	for _, c := range r.changes {
+		c.res = cdc.Result{Outcome: cdc.OutcomeFailed, Err: err}
+	}
+}
+
+// decide folds the row's changes, in order, over the record read (r.get)
+// and the table's watermark wm, setting each change's result. It returns
+// true with r.set filled when the record must be written.
+func (s *Store) decide(r *row, wm cdc.Version) bool {
+	var cur Record
+	present := false
+	if r.get.Status == StatusHit {
+		rec, err := ParseRecord(r.get.Value)
+		if err != nil {
+			// Not ours (or damaged): fail, do not overwrite, as Redis does with
+			// a key of another type.
+			r.fail(fmt.Errorf("memcachestore: apply %s: %w", r.key, err))
+			return false
+		}
+		cur, present = rec, true
+		// A record at or below the watermark was truncated: absent. A bare
+		// lease carries no version and counts as present.
+		if rec.Version != "" && rec.Version <= wm {
+			cur, present = Record{}, false
+		}
+	}
+	var next Record
+	write := false
+	for _, c := range r.changes {
+		v := c.ch.Version
+		switch {
+		case cur.Version >= v && cur.Version != "":
+			c.res = cdc.Result{Outcome: cdc.OutcomeStale}
+			continue
+		case wm >= v:
+			c.res = cdc.Result{Outcome: cdc.OutcomeStale}
+			continue
+		case c.refresh && !present:
+			c.res = cdc.Result{Outcome: cdc.OutcomeIgnored}
+			continue
+		}
+		next = Record{Kind: c.kind, Version: v}
+		if c.kind == KindRow {
+			next.Row = c.ch.Row
+		}
+		cur, present, write = next, true, true
+		r.set.Exptime = c.exptime
+		switch {
+		case c.ch.Op == cdc.OpDelete:
+			c.res = cdc.Result{Outcome: cdc.OutcomeDeleted}
+		case c.ch.Untyped:
+			c.res = cdc.Result{Outcome: cdc.OutcomeUntyped}
+		default:
+			c.res = cdc.Result{Outcome: cdc.OutcomeApplied}
+		}
+	}
+	if !write {
+		r.pending = false
+		return false
+	}
+	r.set = Op{Key: r.key, Set: true, Value: next.Append(nil), Exptime: r.set.Exptime}
+	if r.get.Status == StatusHit {
+		r.set.CAS = r.get.Token
+	} else {
+		r.set.Add = true
+	}
+	return true
+}
+
+// prepare checks a change and returns it ready to apply; ok is false, with
+// the result, when it needs no record written (ignored, truncate, invalid).
+// A truncate raises its table's watermark here.
+func (s *Store) prepare(ctx context.Context, ch cdc.Change) (c *change, res cdc.Result, ok bool) {
+	p, res, ok := s.cfg.Plan(ch)
+	if !ok {
+		return nil, res, false
+	}
+	if p.Kind == cdc.KindTruncate {
+		return nil, s.truncate(ctx, ch), false
+	}
+	c = &change{ch: ch, refresh: p.Refresh, exptime: exptime(p.TTL, s.opts.Now())}
+	switch p.Kind {
+	case cdc.KindTombstone:
+		c.kind = KindTombstone
+	case cdc.KindMarker:
+		c.kind = KindMarker
+	default:
+		c.kind = KindRow
+	}
+	return c, cdc.Result{}, true
+}
+
+// truncate raises the table's watermark to the truncate's version, never
+// lowering it: from then on every record of the table at or below it is
+// absent to writers and readers. A newer watermark already there makes the
+// truncate stale.
+func (s *Store) truncate(ctx context.Context, ch cdc.Change) cdc.Result {
+	key := TruncatedKey(s.cfg.Prefix, ch.Table)
+	for attempt := 1; ; attempt++ {
+		get := Op{Key: key}
+		s.client.Do(ctx, []*Op{&get})
+		if get.Err != nil {
+			return cdc.Result{Outcome: cdc.OutcomeFailed, Err: fmt.Errorf("memcachestore: truncate %s: %w", ch.Table, get.Err)}
+		}
+		wm, err := watermark(&get)
+		if err != nil {
+			return cdc.Result{Outcome: cdc.OutcomeFailed, Err: err}
+		}
+		if wm > ch.Version {
+			return cdc.Result{Outcome: cdc.OutcomeStale}
+		}
+		if wm == ch.Version {
+			return cdc.Result{Outcome: cdc.OutcomeApplied} // a duplicate: done before
+		}
+		set := Op{Key: key, Set: true, Value: []byte(ch.Version), CAS: get.Token, Add: get.Status != StatusHit}
+		s.client.Do(ctx, []*Op{&set})
+		switch {
+		case set.Err != nil:
+			return cdc.Result{Outcome: cdc.OutcomeFailed, Err: fmt.Errorf("memcachestore: truncate %s: %w", ch.Table, set.Err)}
+		case set.Status == StatusStored:
+			return cdc.Result{Outcome: cdc.OutcomeApplied}
+		case attempt >= s.opts.Attempts:
+			s.exhausted.Add(1)
+			return cdc.Result{Outcome: cdc.OutcomeFailed, Err: fmt.Errorf("memcachestore: truncate %s: lost %d races in a row", ch.Table, attempt)}
+		}
+		s.races.Add(1)
+	}
+}
+
+func (s *Store) enter() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.active.Add(1)
+	return true
+}
+
+// Close stops accepting changes, waits for the calls in progress and writes
+// the checkpoint. If ctx ends first, ctx's error is returned.
+func (s *Store) Close(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	close(s.quit)
+	idle := make(chan struct{})
+	go func() {
+		s.active.Wait()
+		<-s.tickerDone
+		close(idle)
+	}()
+	select {
+	case <-idle:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return s.maybeCheckpoint(ctx, true)
+}
+
+// Stats returns the counters.
+func (s *Store) Stats() Stats {
+	return Stats{
+		RestoreWarnings:  s.ck.Warnings(),
+		CheckpointErrors: s.checkpointErrors.Load(),
+		Races:            s.races.Load(),
+		Exhausted:        s.exhausted.Load(),
+		ApplyPipelines:   s.pipelines.Load(),
+		ApplyCalls:       s.calls.Load(),
+	}
+}
+
+// Warnings returns Stats().RestoreWarnings.
+func (s *Store) Warnings() int64 { return s.ck.Warnings() }
