@@ -133,6 +133,9 @@ type Op struct {
 // one connection, the nodes in parallel. Each Op gets its answer or its
 // error; a node that cannot be reached fails its commands only.
 func (c *Client) Do(ctx context.Context, ops []*Op) {
+	if len(ops) == 0 {
+		return
+	}
 	if len(c.nodes) == 1 {
 		c.nodes[0].do(ctx, c.opts, ops)
 		return
@@ -176,7 +179,7 @@ func (c *Client) Raw(ctx context.Context, addr, line, stop string) ([]string, er
 		if n.addr != addr {
 			continue
 		}
-		cn, err := n.get(ctx, c.opts)
+		cn, _, err := n.get(ctx, c.opts)
 		if err != nil {
 			return nil, err
 		}
@@ -204,21 +207,34 @@ func (c *Client) Raw(ctx context.Context, addr, line, stop string) ([]string, er
 	return nil, fmt.Errorf("memcachestore: no node %s", addr)
 }
 
-func (n *node) get(ctx context.Context, opts ClientOptions) (*conn, error) {
+// get returns an idle connection (reused true) or a new one.
+func (n *node) get(ctx context.Context, opts ClientOptions) (cn *conn, reused bool, err error) {
 	n.mu.Lock()
 	if k := len(n.idle); k > 0 {
 		cn := n.idle[k-1]
 		n.idle = n.idle[:k-1]
 		n.mu.Unlock()
-		return cn, nil
+		return cn, true, nil
 	}
 	n.mu.Unlock()
 	d := net.Dialer{Timeout: opts.DialTimeout}
 	nc, err := d.DialContext(ctx, "tcp", n.addr)
 	if err != nil {
-		return nil, fmt.Errorf("memcachestore: %w", err)
+		return nil, false, fmt.Errorf("memcachestore: %w", err)
 	}
-	return &conn{nc: nc, r: bufio.NewReaderSize(nc, 64<<10), w: bufio.NewWriterSize(nc, 64<<10)}, nil
+	return &conn{nc: nc, r: bufio.NewReaderSize(nc, 64<<10), w: bufio.NewWriterSize(nc, 64<<10)}, false, nil
+}
+
+// dropIdle closes the idle connections: after one of them was found broken
+// (the server restarted), the others are too.
+func (n *node) dropIdle() {
+	n.mu.Lock()
+	idle := n.idle
+	n.idle = nil
+	n.mu.Unlock()
+	for _, cn := range idle {
+		_ = cn.nc.Close()
+	}
 }
 
 func (n *node) put(cn *conn, maxIdle int) {
@@ -249,6 +265,24 @@ func deadline(ctx context.Context, cn *conn, timeout time.Duration) func() {
 // them while this one reads the answers, so a pipeline larger than the
 // socket buffers cannot deadlock.
 func (n *node) do(ctx context.Context, opts ClientOptions, ops []*Op) {
+	reused, answered := n.run(ctx, opts, ops)
+	if reused && answered == 0 && ops[0].Err != nil && ctx.Err() == nil {
+		// A pooled connection that answers nothing was most likely closed by
+		// a server restart, as are its idle siblings: drop them and send once
+		// more on a fresh connection. Sending again is safe: a write that did
+		// happen makes its repeat lose the compare-and-swap, and the change
+		// is then read again and found stale.
+		n.dropIdle()
+		n.run(ctx, opts, ops)
+	}
+}
+
+// run sends ops on one connection and reads their answers; it reports
+// whether the connection came from the pool and how many answers arrived.
+func (n *node) run(ctx context.Context, opts ClientOptions, ops []*Op) (reused bool, answered int) {
+	for _, op := range ops {
+		op.Status, op.Err = StatusNone, nil
+	}
 	fail := func(from int, err error) {
 		err = fmt.Errorf("memcachestore: %s: %w", n.addr, err)
 		for _, op := range ops[from:] {
@@ -259,29 +293,26 @@ func (n *node) do(ctx context.Context, opts ClientOptions, ops []*Op) {
 	}
 	if err := ctx.Err(); err != nil {
 		fail(0, err)
-		return
+		return false, 0
 	}
-	cn, err := n.get(ctx, opts)
+	cn, reused, err := n.get(ctx, opts)
 	if err != nil {
 		fail(0, err)
-		return
+		return false, 0
 	}
 	stop := deadline(ctx, cn, opts.Timeout)
 	defer stop()
-	for _, op := range ops {
-		op.Status, op.Err = StatusNone, nil
-	}
 	// The writer reads only the request fields of ops; the reader writes
 	// only the answer fields.
 	werr := make(chan error, 1)
 	go func() { werr <- writeOps(cn.w, ops) }()
 	healthy := true
-	for i := 0; i < len(ops); i++ {
-		ok, err := readAnswer(cn.r, ops[i])
+	for ; answered < len(ops); answered++ {
+		ok, err := readAnswer(cn.r, ops[answered])
 		if err != nil {
 			healthy = false
 			_ = cn.nc.Close() // unblocks the writer
-			fail(i, err)
+			fail(answered, err)
 			break
 		}
 		healthy = healthy && ok
@@ -295,6 +326,7 @@ func (n *node) do(ctx context.Context, opts ClientOptions, ops []*Op) {
 	} else {
 		_ = cn.nc.Close()
 	}
+	return reused, answered
 }
 
 func writeOps(w *bufio.Writer, ops []*Op) error {

@@ -93,6 +93,14 @@ func TestNodeDown(t *testing.T) {
 			t.Errorf("change %d after restart: %v %v, want %v", i, r.Outcome, r.Err, want[i])
 		}
 	}
+	// A restart between two calls leaves the pooled connections closed by
+	// the old process: the next call still succeeds, on new ones.
+	srv.Restart()
+	for i, r := range s.ApplyBatch(ctx, batch) {
+		if r.Err != nil || r.Outcome != want[i] {
+			t.Errorf("change %d after a quiet restart: %v %v, want %v", i, r.Outcome, r.Err, want[i])
+		}
+	}
 }
 
 // Several nodes: keys spread over all of them, the rules hold across the
