@@ -484,6 +484,8 @@ func (e *encoder) appendFlat(b []byte, t *tableState, op byte, image []any, src 
 	b = cdc.AppendString(b, e.opts.Database)
 	b = append(b, `,"__table":`...)
 	b = cdc.AppendString(b, t.name)
+	b = append(b, `,"__ts_ms":`...)
+	b = strconv.AppendInt(b, now.UnixMilli(), 10)
 	return append(b, '}')
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -218,6 +219,9 @@ func TestMalformedIsRejected(t *testing.T) {
 // carry the before image; no ordering key and no attributes.
 func TestCompactShape(t *testing.T) {
 	g := New(FormatCompact.Apply(Options{Seed: 4, Keys: 10, SnapshotRows: 1, Now: fixedClock()}))
+	cfg, err := cdc.ParseConfig(g.CacheConfig(""))
+	require.NoError(t, err)
+	dec := debezium.NewDecoder(cfg)
 	var create, del *Message
 	for create == nil || del == nil {
 		for _, m := range g.Next(5) {
@@ -243,10 +247,13 @@ func TestCompactShape(t *testing.T) {
 		if m.Op == cdc.OpDelete {
 			deleted = `"true"`
 		}
-		tail := fmt.Sprintf(`,"__deleted":%s,"__op":"%c","__source_file":"mysql-bin.%06d","__source_pos":%d,"__source_row":%d,"__source_ts_ms":%s,"__db":"inventory","__table":"customers"}`,
-			deleted, m.Op, seq, pos, r, row["__source_ts_ms"])
+		tail := fmt.Sprintf(`,"__deleted":%s,"__op":"%c","__source_file":"mysql-bin.%06d","__source_pos":%d,"__source_row":%d,"__source_ts_ms":%s,"__db":"inventory","__table":"customers","__ts_ms":%s}`,
+			deleted, m.Op, seq, pos, r, row["__source_ts_ms"], row["__ts_ms"])
 		assert.True(t, strings.HasSuffix(string(m.Data), tail), "%s\nwant suffix %s", m.Data, tail)
 		assert.True(t, strings.HasPrefix(string(m.Data), `{"id":`+strings.TrimPrefix(m.Key, "inventory.customers:")+`,"first_name":`), "%s", m.Data)
+		ch, err := dec.Decode(m.Data, nil)
+		require.NoError(t, err)
+		assert.Equal(t, string(row["__ts_ms"]), strconv.FormatInt(ch.EventMs, 10), "__ts_ms gives the pipeline lag")
 	}
 }
 

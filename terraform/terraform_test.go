@@ -644,7 +644,7 @@ func TestDebeziumCompactProfile(t *testing.T) {
 		"debezium.format.value.replace.null.with.default":           "false",
 		"debezium.transforms":                                       "unwrap,dropkeyheaders",
 		"debezium.transforms.unwrap.type":                           "io.debezium.transforms.ExtractNewRecordState",
-		"debezium.transforms.unwrap.add.fields":                     "op,source.file,source.pos,source.row,source.ts_ms,db,table",
+		"debezium.transforms.unwrap.add.fields":                     "op,source.file,source.pos,source.row,source.ts_ms,db,table,ts_ms",
 		"debezium.transforms.unwrap.delete.tombstone.handling.mode": "rewrite",
 		"debezium.transforms.unwrap.replace.null.with.default":      "false",
 		"debezium.transforms.dropkeyheaders.type":                   "org.apache.kafka.connect.transforms.DropHeaders",

@@ -53,7 +53,7 @@ run "format_compact" {
   }
   assert {
     condition = (strcontains(output.debezium_application_properties, "debezium.transforms=unwrap,dropkeyheaders\n") &&
-      strcontains(output.debezium_application_properties, "debezium.transforms.unwrap.add.fields=op,source.file,source.pos,source.row,source.ts_ms,db,table\n") &&
+      strcontains(output.debezium_application_properties, "debezium.transforms.unwrap.add.fields=op,source.file,source.pos,source.row,source.ts_ms,db,table,ts_ms\n") &&
       strcontains(output.debezium_application_properties, "debezium.transforms.unwrap.delete.tombstone.handling.mode=rewrite\n") &&
     strcontains(output.debezium_application_properties, "debezium.source.extended.headers.enabled=false\n"))
     error_message = "The compact profile flattens rows, rewrites deletes and sends no headers."
