@@ -17,6 +17,7 @@ import (
 	"os"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"cloud.google.com/go/logging"
@@ -80,6 +81,8 @@ type Service struct {
 //	CACHE_PREFIX      key prefix, overrides the file's
 //	REJECT_TOPIC      projects/P/topics/T: park rejects there instead of the Redis stream
 //	SUMMARY_INTERVAL  how often the per-table summary is logged, default 1m
+//	PUSH_MEMORY_MIB   MiB the pushes in flight may hold at once (handler.WithMemoryBudget);
+//	                  default a quarter of the container's memory limit, else 128
 //
 // A bad setting is an error naming the variable. Redis is not contacted:
 // go-redis connects lazily, so an unreachable Redis gives 503s until it is
@@ -109,6 +112,10 @@ func NewFromEnv(ctx context.Context, getenv func(string) string, opts ...Option)
 		if interval, err = time.ParseDuration(v); err != nil || interval <= 0 {
 			return nil, fmt.Errorf("SUMMARY_INTERVAL: %q is not a positive duration such as 60s", v)
 		}
+	}
+	budget, err := memoryBudget(getenv("PUSH_MEMORY_MIB"), cgroupMemoryMax)
+	if err != nil {
+		return nil, err
 	}
 	topic := getenv("REJECT_TOPIC")
 	var project string
@@ -155,7 +162,7 @@ func NewFromEnv(ctx context.Context, getenv func(string) string, opts ...Option)
 		Parker:  parker,
 		Metrics: m,
 		Logger:  s.log,
-	}))
+	}), handler.WithMemoryBudget(budget))
 
 	sumCtx, cancel := context.WithCancel(context.Background())
 	s.stopSummaries = cancel
@@ -165,6 +172,31 @@ func NewFromEnv(ctx context.Context, getenv func(string) string, opts ...Option)
 		pipeline.RunSummaries(sumCtx, pipeline.NewSummarizer(m), interval, pipeline.LogSummary(summaryLog))
 	}()
 	return s, nil
+}
+
+// cgroupMemoryMax holds the container's memory limit under cgroup v2.
+const cgroupMemoryMax = "/sys/fs/cgroup/memory.max"
+
+// memoryBudget returns the push memory budget in bytes: PUSH_MEMORY_MIB
+// when set, else a quarter of the container's memory limit (cgroup v2, as
+// Cloud Run's second generation sets it), else handler.DefaultMemoryBudget.
+// A quarter, because the Go collector lets the heap reach about twice what
+// is live and the process needs room of its own.
+func memoryBudget(setting, cgroupFile string) (int64, error) {
+	if setting != "" {
+		n, err := strconv.ParseInt(setting, 10, 64)
+		if err != nil || n <= 0 || n > 1<<20 {
+			return 0, fmt.Errorf("PUSH_MEMORY_MIB: %q is not a positive number of MiB", setting)
+		}
+		return n << 20, nil
+	}
+	if b, err := os.ReadFile(cgroupFile); err == nil {
+		// "max" (no limit) does not parse and falls through to the default.
+		if n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); err == nil && n > 0 {
+			return n / 4, nil
+		}
+	}
+	return handler.DefaultMemoryBudget, nil
 }
 
 // redisOptions parses REDIS_URL and applies REDIS_CA_CERT.
@@ -252,7 +284,7 @@ func (s *Service) Mux() *http.ServeMux {
 		w.Header().Set("Content-Type", metrics.ContentType)
 		err := s.handler.Metrics().WritePrometheus(w)
 		if err == nil {
-			err = writeStoreMetrics(w, s.store.Stats())
+			err = writeStoreMetrics(w, s.store.Stats(), s.handler.Shed())
 		}
 		if err != nil {
 			s.log.WarnContext(r.Context(), "writing /metrics failed", "err", err.Error())
@@ -265,8 +297,9 @@ func (s *Service) Mux() *http.ServeMux {
 }
 
 // writeStoreMetrics appends the store's counters to /metrics: how well the
-// apply path batches, and the faults that otherwise reach only the logs.
-func writeStoreMetrics(w io.Writer, st redisstore.Stats) error {
+// apply path batches, and the faults that otherwise reach only the logs;
+// and the pushes shed by the handler's memory budget.
+func writeStoreMetrics(w io.Writer, st redisstore.Stats, shed uint64) error {
 	p := metrics.NewPromWriter(w)
 	for _, c := range []struct {
 		name, help string
@@ -277,6 +310,7 @@ func writeStoreMetrics(w io.Writer, st redisstore.Stats) error {
 		{"cdc_restore_warnings_total", "Changes far below the checkpoint from another MySQL server_id: a restored database or a repointed Debezium.", st.RestoreWarnings},
 		{"cdc_truncate_errors_total", "Truncates abandoned after retries.", st.TruncateErrors},
 		{"cdc_checkpoint_errors_total", "Failed checkpoint writes (each is retried).", st.CheckpointErrors},
+		{"cdc_push_shed_total", "Pushes answered 503 because the pushes in flight held the memory budget.", int64(shed)},
 	} {
 		p.Family(c.name, "counter", c.help)
 		p.Counter(c.name, uint64(c.v))

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -44,13 +45,7 @@ func BenchmarkHandler(b *testing.B) {
 		bodies := benchEvents(b, b.N)
 		b.ReportAllocs()
 		b.ResetTimer()
-		for i := range b.N {
-			rec := httptest.NewRecorder()
-			r.h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(bodies[i])))
-			if rec.Code != http.StatusNoContent {
-				b.Fatalf("status %d", rec.Code)
-			}
-		}
+		serveAll(b, r, bodies)
 	})
 	b.Run("stale", func(b *testing.B) {
 		c, prefix := testredis.Shared(b)
@@ -93,3 +88,35 @@ func BenchmarkHandler(b *testing.B) {
 type atomicCounter struct{ n atomic.Int64 }
 
 func (a *atomicCounter) inc() int64 { return a.n.Add(1) }
+
+// BenchmarkHandlerLarge pushes 4 MiB rows (5.6 MB wrapped bodies) and
+// reports the bytes allocated per body byte: the basis of the memory
+// budget's charge per push (budget.go).
+func BenchmarkHandlerLarge(b *testing.B) {
+	c, prefix := testredis.Shared(b)
+	r := newRig(b, c, prefix, "")
+	email := strings.Repeat("large row ", 4<<20/10)
+	bodies := make([][]byte, b.N)
+	for i := range bodies {
+		bodies[i] = push{data: event("c", i, email, int64(1000+i), 1714568645000), id: "l",
+			publishTime: publishTime, orderingKey: keyOf(i)}.wrapped()
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	b.ResetTimer()
+	serveAll(b, r, bodies)
+	b.StopTimer()
+	runtime.ReadMemStats(&after)
+	b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/float64(b.N)/float64(len(bodies[0])), "alloc_bytes/body_byte")
+}
+
+// serveAll pushes each body in turn; each must be answered 204.
+func serveAll(b *testing.B, r *rig, bodies [][]byte) {
+	for _, body := range bodies {
+		rec := httptest.NewRecorder()
+		r.h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body)))
+		if rec.Code != http.StatusNoContent {
+			b.Fatalf("status %d", rec.Code)
+		}
+	}
+}

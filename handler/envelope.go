@@ -14,12 +14,17 @@ import (
 )
 
 // pushBuffers are one push's reusable buffers, pooled by the Handler: the
-// request body, the decoded message data and the unescaped ordering key.
+// request body, the decoded message data and the unescaped ordering key,
+// with the push's share of the memory budget.
 // Nothing may keep them once the push is answered.
 type pushBuffers struct {
 	body bytes.Buffer
 	data []byte
 	key  []byte
+	// held is the memory budget the push holds; metered reads a body of
+	// undeclared length, charging it as it arrives.
+	held    int64
+	metered meteredBody
 }
 
 // message is one Pub/Sub message as delivered, either way. The metadata
@@ -59,33 +64,29 @@ func (m *message) attrs() map[string]string {
 // (base64) into pb.data; the other fields alias body or pb. Pub/Sub writes
 // messageId and publishTime twice, also as message_id and publish_time.
 //
-// It gives the verdicts encoding/json gave on the envelope struct it
-// replaces (member names are matched exactly, as Pub/Sub writes them): ok is
-// false when the body is not JSON, or is a JSON object without a message (or
-// with a null one), because then the body is itself the message data (an
-// unwrapped push without metadata headers). An error means the body is JSON
-// but a broken envelope (a member of the wrong type, bad base64): it is
-// parked whole.
+// A body is an envelope only by the shape Pub/Sub always gives one: a JSON
+// object with a string "subscription" and a "message" object that carries a
+// non-empty string "messageId" or "message_id". Anything else (ok false, no
+// error) is an unwrapped push without metadata headers, whose body is the
+// message data: a flattened row may well have columns called message or
+// subscription, and must reach the decoder as a row. Member names are matched
+// exactly, as Pub/Sub writes them; where names repeat, values combine as
+// encoding/json combines them. An error means the body has the envelope's
+// shape but a broken member (a wrong type, bad base64): it is parked whole.
 func parseEnvelope(body []byte, pb *pushBuffers, msg *message) (ok bool, err error) {
 	r := debezium.NewJSONReader(body)
 	if r.Peek() != '{' {
-		if _, err := r.Skip(); err != nil || r.End() != nil {
-			return false, nil
-		}
-		return false, errors.New("the body is JSON but not an object")
+		return false, nil
 	}
 	var (
 		f   envelopeFields
-		bad error // the first wrong type; it counts only if the whole body is JSON
+		bad error // the first wrong type; it counts only for a body of the envelope's shape
 	)
-	if err := f.read(r, &bad); err != nil || r.End() != nil {
+	if err := f.read(r, &bad); err != nil || r.End() != nil || !f.isEnvelope() {
 		return false, nil
 	}
-	switch {
-	case bad != nil:
+	if bad != nil {
 		return false, bad
-	case !f.message:
-		return false, nil
 	}
 	if err := f.decodeData(pb); err != nil {
 		return false, err
@@ -108,11 +109,19 @@ func parseEnvelope(body []byte, pb *pushBuffers, msg *message) (ok bool, err err
 // envelopeFields are the envelope members the handler uses, as spans of the
 // body: strings with their quotes, nil when absent or null.
 type envelopeFields struct {
-	message                   bool // a message object was present
+	message bool // a message object was present
+	// notMessage is set once a message member is neither an object nor
+	// null: then the body is not an envelope, whatever follows.
+	notMessage                bool
 	data, attributes          []byte
 	id, id2                   []byte
 	publishTime, publishTime2 []byte
 	orderingKey, subscription []byte
+}
+
+// isEnvelope reports whether the fields read have a push envelope's shape.
+func (f *envelopeFields) isEnvelope() bool {
+	return f.message && !f.notMessage && f.subscription != nil && len(firstOf(f.id, f.id2)) > len(`""`)
 }
 
 // read reads the top-level object. Syntax errors are returned; the first
@@ -135,11 +144,11 @@ func (f *envelopeFields) read(r *debezium.JSONReader, bad *error) error {
 				err = f.readMessage(r, bad)
 			case 'n':
 				// encoding/json drops a message read before.
-				*f = envelopeFields{subscription: f.subscription}
+				*f = envelopeFields{subscription: f.subscription, notMessage: f.notMessage}
 				_, err = r.Skip()
 			default:
+				f.notMessage = true
 				_, err = r.Skip()
-				setBad(bad, "message: want an object")
 			}
 		case "subscription":
 			f.subscription, err = stringMember(r, "subscription", bad)

@@ -7,8 +7,9 @@
 //     messages. Permanent errors (undecodable data, no key, unknown shape,
 //     broken envelope) are parked by the core, never dropped, and
 //     acknowledged so Pub/Sub does not redeliver them forever.
-//   - 503 when the store fails (Redis down, timeouts) or parking fails, so
-//     Pub/Sub retries with backoff.
+//   - 503 when the store fails (Redis down, timeouts) or parking fails, or
+//     when the pushes in flight already hold the memory budget, so Pub/Sub
+//     retries with backoff.
 //   - 413 when the message is over 10 MiB (Pub/Sub's limit).
 //   - 405 for anything but POST.
 //
@@ -17,11 +18,14 @@
 package handler
 
 import (
+	"bytes"
 	"errors"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
 
+	"github.com/cloudsql-cache/cloudsql-cache/metrics"
 	"github.com/cloudsql-cache/cloudsql-cache/pipeline"
 )
 
@@ -46,16 +50,42 @@ const (
 // Handler is the push endpoint; it implements http.Handler and is safe for
 // concurrent use.
 type Handler struct {
-	core *pipeline.Core
-	bufs sync.Pool // *pushBuffers
+	core   *pipeline.Core
+	bufs   sync.Pool // *pushBuffers
+	budget budget
+	shed   metrics.Counter // pushes refused for the budget
+}
+
+// Option adjusts New.
+type Option func(*Handler)
+
+// WithMemoryBudget bounds the bytes held by the pushes being served at once
+// (each is taken to hold about three times its body): a push beyond it is
+// answered 503 and redelivered by Pub/Sub. Default DefaultMemoryBudget. A
+// push arriving when nothing else is in flight is always served, so no
+// message is too large to get through.
+func WithMemoryBudget(n int64) Option {
+	return func(h *Handler) {
+		if n > 0 {
+			h.budget.max = n
+		}
+	}
 }
 
 // New returns a push handler over core.
-func New(core *pipeline.Core) *Handler {
+func New(core *pipeline.Core, opts ...Option) *Handler {
 	h := &Handler{core: core}
 	h.bufs.New = func() any { return new(pushBuffers) }
+	h.budget.max = DefaultMemoryBudget
+	for _, o := range opts {
+		o(h)
+	}
 	return h
 }
+
+// Shed returns how many pushes were answered 503 because the pushes in
+// flight held the memory budget.
+func (h *Handler) Shed() uint64 { return h.shed.Load() }
 
 // Metrics returns the core's metrics.
 func (h *Handler) Metrics() *pipeline.Metrics { return h.core.Metrics() }
@@ -67,24 +97,48 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "push endpoint: POST only", http.StatusMethodNotAllowed)
 		return
 	}
-	pb := h.bufs.Get().(*pushBuffers)
-	defer h.putBuffers(pb)
-	buf := &pb.body
-	buf.Reset()
 	unwrapped := r.Header.Get(headerMessageID) != "" || r.Header.Get(headerSubscription) != ""
 	limit := int64(maxEnvelopeBytes)
 	if unwrapped {
 		limit = MaxMessageBytes
 	}
-	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit)); err != nil {
+	if r.ContentLength > limit {
+		h.tooLarge(w, r, limit, []byte(r.Header.Get(headerMessageID)))
+		return
+	}
+	pb := h.bufs.Get().(*pushBuffers)
+	defer h.putBuffers(pb)
+	// The budget is taken before the body is read: a push that would not
+	// fit holds nothing but its headers.
+	pb.held = pushCost(max(r.ContentLength, 0))
+	if !h.budget.take(0, pb.held) {
+		h.refuse(w)
+		return
+	}
+	defer h.budget.give(pb)
+	var src io.Reader = http.MaxBytesReader(w, r.Body, limit)
+	if r.ContentLength < 0 {
+		pb.metered = meteredBody{r: src, b: &h.budget, held: &pb.held}
+		src = &pb.metered
+	}
+	buf := &pb.body
+	buf.Reset()
+	if r.ContentLength > 0 {
+		// Sized once: growing by doubling would allocate twice the body.
+		buf.Grow(int(r.ContentLength) + bytes.MinRead)
+	}
+	if _, err := buf.ReadFrom(src); err != nil {
 		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
+		switch {
+		case errors.As(err, &tooBig):
 			h.tooLarge(w, r, limit, []byte(r.Header.Get(headerMessageID)))
-			return
+		case errors.Is(err, errBudget):
+			h.refuse(w)
+		default:
+			// The connection broke mid-body: answer "retry" (if anyone listens).
+			h.core.Logger().WarnContext(r.Context(), "cdc push: reading body failed", "err", err.Error())
+			http.Error(w, "reading body failed", http.StatusServiceUnavailable)
 		}
-		// The connection broke mid-body: answer "retry" (if anyone listens).
-		h.core.Logger().WarnContext(r.Context(), "cdc push: reading body failed", "err", err.Error())
-		http.Error(w, "reading body failed", http.StatusServiceUnavailable)
 		return
 	}
 	body := buf.Bytes()
@@ -133,6 +187,14 @@ func (h *Handler) answer(w http.ResponseWriter, v pipeline.Verdict) {
 	default:
 		http.Error(w, "store or parker unavailable: retry", http.StatusServiceUnavailable)
 	}
+}
+
+// refuse answers a push the memory budget cannot take now: 503, so Pub/Sub
+// redelivers it with backoff (and slows its push rate). Counted, not logged:
+// under a burst it happens per request.
+func (h *Handler) refuse(w http.ResponseWriter) {
+	h.shed.Inc()
+	http.Error(w, "busy: push memory budget spent, retry later", http.StatusServiceUnavailable)
 }
 
 func (h *Handler) tooLarge(w http.ResponseWriter, r *http.Request, limit int64, messageID []byte) {

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -169,7 +171,7 @@ func TestTooLarge(t *testing.T) {
 		// The envelope (base64) fits the body limit, the decoded data does
 		// not. Built by hand: json.Marshal of 14 MB is slow under -race.
 		env := slices.Concat([]byte(`{"message":{"messageId":"big-2","data":"`),
-			[]byte(base64.StdEncoding.EncodeToString(big)), []byte(`"}}`))
+			[]byte(base64.StdEncoding.EncodeToString(big)), []byte(`"},"subscription":"s"}`))
 		assert.Equal(t, http.StatusRequestEntityTooLarge, r.do(http.MethodPost, env, nil).Code)
 	})
 	t.Run("over any envelope", func(t *testing.T) {
@@ -318,4 +320,31 @@ func TestTooLargeToParkIs503(t *testing.T) {
 	require.Len(t, lines, 1)
 	assert.Equal(t, "cdc park failed", lines[0]["msg"])
 	assert.Contains(t, lines[0]["err"], "too large")
+}
+
+// TestEnvelopeOnlyByItsShape posts flattened rows without metadata headers
+// (an unwrapped push whose body is the row) from a table whose columns are
+// named like the push envelope's members. Each is a row and must be
+// applied: a `message` column, string or object (a GEOMETRY is a struct),
+// or a `subscription` column does not make the body an envelope.
+func TestEnvelopeOnlyByItsShape(t *testing.T) {
+	c, prefix := testredis.Shared(t)
+	r := newRig(t, c, prefix, "tables:\n  shop.notes:\n    key: [id]\n")
+	meta := `"__op":"c","__source_db":"shop","__source_table":"notes","__source_file":"mysql-bin.000004",` +
+		`"__source_pos":%d,"__source_row":0,"__deleted":"false"`
+	for i, row := range []string{
+		`{"id":1,"message":"hello"`,
+		`{"id":2,"message":{"wkb":"AQEAAAAAAAAAAADwPwAAAAAAAABA","srid":4326}`,
+		`{"id":3,"message":{"wkb":"AQEAAAAAAAAAAADwPwAAAAAAAABA","srid":0},"subscription":"gold"`,
+		`{"id":4,"subscription":"gold","message":"x"`,
+		`{"id":5,"message":null,"subscription":null`,
+	} {
+		body := fmt.Sprintf(row+","+meta+"}", 100+i)
+		require.Equal(t, http.StatusNoContent, r.do(http.MethodPost, []byte(body), nil).Code, body)
+		got := r.record(t, "shop.notes", strconv.Itoa(i+1))["d"]
+		require.NotEmpty(t, got, "row %d not applied: %s", i+1, body)
+		assert.JSONEq(t, row+"}", got)
+	}
+	assert.Empty(t, r.rejected(t), "nothing parked")
+	assert.Equal(t, uint64(5), r.h.Metrics().Total().Outcomes[cdc.OutcomeApplied])
 }

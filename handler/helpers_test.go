@@ -33,11 +33,20 @@ type rig struct {
 	logs   *testlog.Buffer
 }
 
-type rigOpt func(*pipeline.Config)
+// rigConfig is what rigOpts adjust: the core's config and the handler's options.
+type rigConfig struct {
+	pipeline.Config
+	handler []handler.Option
+}
 
-func withParker(p pipeline.Parker) rigOpt { return func(c *pipeline.Config) { c.Parker = p } }
+type rigOpt func(*rigConfig)
+
+func withParker(p pipeline.Parker) rigOpt { return func(c *rigConfig) { c.Parker = p } }
 func withClock(now func() time.Time) rigOpt {
-	return func(c *pipeline.Config) { c.Now = now }
+	return func(c *rigConfig) { c.Now = now }
+}
+func withBudget(n int64) rigOpt {
+	return func(c *rigConfig) { c.handler = append(c.handler, handler.WithMemoryBudget(n)) }
 }
 
 // newRig builds a handler over Redis client c with config yaml (may be "");
@@ -59,16 +68,16 @@ func newRig(t testing.TB, c *redis.Client, prefix, yaml string, opts ...rigOpt) 
 		defer cancel()
 		store.Close(ctx)
 	})
-	pc := pipeline.Config{
+	rc := rigConfig{Config: pipeline.Config{
 		Decoder: debezium.NewDecoder(cfg),
 		Store:   store,
 		Parker:  redisstore.NewRedisParker(c, prefix),
 		Logger:  log,
-	}
+	}}
 	for _, o := range opts {
-		o(&pc)
+		o(&rc)
 	}
-	return &rig{h: handler.New(pipeline.New(pc)), redis: c, prefix: prefix, store: store, logs: logs}
+	return &rig{h: handler.New(pipeline.New(rc.Config), rc.handler...), redis: c, prefix: prefix, store: store, logs: logs}
 }
 
 // push is one Pub/Sub message to deliver.

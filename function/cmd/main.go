@@ -70,7 +70,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		go func() { pprofServed <- pprofSrv.Serve(pln) }()
 	}
 	fmt.Fprintf(stderr, "cloudsql-cache: serving the push function on http://%s/ (metrics at /metrics)\n", ln.Addr())
-	srv := &http.Server{Handler: svc.Mux(), ReadHeaderTimeout: 10 * time.Second}
+	srv := newServer(svc.Mux(), pushTimeouts)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 
@@ -98,6 +98,30 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	fmt.Fprintln(stderr, "cloudsql-cache: stopped")
 	return serveErr
+}
+
+// timeouts are the push server's connection timeouts.
+type timeouts struct {
+	// header bounds reading the request headers, read the whole request
+	// with its body (a stalled upload must not hold its memory budget
+	// until Cloud Run's request timeout), idle a kept-alive connection
+	// between requests.
+	header, read, idle time.Duration
+}
+
+// pushTimeouts fit Cloud Run. read is half the default request timeout
+// (60 s, the ack deadline): a 15 MB push from Google's front end arrives in
+// well under a second, and the apply still has time to answer before Pub/Sub
+// gives up. idle is long because Cloud Run's proxy reuses its connections:
+// an idle one costs a few KB, and a server that closes first races the
+// proxy's next request on it (a failed delivery, redelivered).
+var pushTimeouts = timeouts{header: 10 * time.Second, read: 30 * time.Second, idle: 10 * time.Minute}
+
+// newServer returns the HTTP server of the push function. There is no
+// write timeout: the handler's own Redis deadlines bound its work, and
+// Cloud Run's request timeout bounds the rest.
+func newServer(h http.Handler, t timeouts) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: t.header, ReadTimeout: t.read, IdleTimeout: t.idle}
 }
 
 // closeAfter closes svc after a start-up failure err.

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"regexp"
 	"strings"
@@ -96,7 +97,8 @@ func TestRunServesOnePushAndStops(t *testing.T) {
 		`"table":"items","server_id":1,"file":"mysql-bin.000002","pos":77,"row":0},"op":"c","ts_ms":%d}`, now, now)
 	body, _ := json.Marshal(map[string]any{"message": map[string]any{
 		"data": base64.StdEncoding.EncodeToString([]byte(data)), "messageId": "1",
-		"publishTime": time.Now().UTC().Format(time.RFC3339Nano), "orderingKey": `{"id":3}`}})
+		"publishTime": time.Now().UTC().Format(time.RFC3339Nano), "orderingKey": `{"id":3}`},
+		"subscription": "projects/p/subscriptions/s"})
 	resp, err := http.Post(base+"/", "application/json", bytes.NewReader(body))
 	require.NoError(t, err)
 	resp.Body.Close()
@@ -162,4 +164,40 @@ func TestRunRejectsBadPprofAddr(t *testing.T) {
 	}, io.Discard, io.Discard)
 	require.Error(t, err)
 	assert.True(t, strings.HasPrefix(err.Error(), "PPROF_ADDR:"), err.Error())
+}
+
+// TestServerCutsStalledUpload checks the push server's read timeout covers
+// the body: a client that sends its headers and part of the body, then
+// stalls, gets its connection closed instead of holding it (and the
+// request's memory budget) until Cloud Run's request timeout.
+func TestServerCutsStalledUpload(t *testing.T) {
+	assert.Less(t, pushTimeouts.read, 60*time.Second, "under Cloud Run's default request timeout")
+	assert.Greater(t, pushTimeouts.idle, pushTimeouts.read)
+	assert.NotZero(t, pushTimeouts.header)
+
+	reads := make(chan error, 1)
+	srv := newServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, err := io.ReadAll(r.Body)
+		reads <- err
+	}), timeouts{header: time.Second, read: 100 * time.Millisecond, idle: time.Second})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = io.WriteString(conn, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\npartial")
+	require.NoError(t, err)
+	select {
+	case err := <-reads:
+		require.Error(t, err, "the handler's body read ends with the timeout")
+	case <-time.After(10 * time.Second): // a safety net, far above the 100 ms under test
+		t.Fatal("the stalled body was never cut off")
+	}
+	// The server closes the connection: the client reads to EOF.
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(10*time.Second)))
+	_, err = io.ReadAll(conn)
+	require.NoError(t, err, "closed by the server, not by the safety deadline")
 }
