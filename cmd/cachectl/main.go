@@ -27,6 +27,7 @@ var commands = map[string]command{
 	"verify": {"compare the cache with the source of truth", runVerify},
 	"load":   {"post push envelopes at the function at a set rate or concurrency", runLoad},
 	"cost":   {"print a monthly cost breakdown from list prices", runCost},
+	"schema": {"sync, show or print as config the column registry (key columns and types from MySQL)", runSchema},
 }
 
 func main() {
@@ -56,7 +57,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: cachectl <command> [flags]\n\ncommands:")
-	for _, name := range []string{"run", "status", "replay", "verify", "load", "cost"} {
+	for _, name := range []string{"run", "status", "replay", "verify", "load", "cost", "schema"} {
 		fmt.Fprintf(w, "  %-7s %s\n", name, commands[name].help)
 	}
 }
