@@ -33,6 +33,7 @@ import (
 	"github.com/cloudsql-cache/cloudsql-cache/pipeline"
 	"github.com/cloudsql-cache/cloudsql-cache/pubsubpark"
 	"github.com/cloudsql-cache/cloudsql-cache/redisstore"
+	"github.com/cloudsql-cache/cloudsql-cache/schema"
 )
 
 // Defaults of the environment settings.
@@ -70,7 +71,12 @@ type Service struct {
 
 	stopSummaries context.CancelFunc
 	summariesDone chan struct{} // closed when the summary loop has written its last entry
+	loaderDone    chan struct{} // closed when the column registry loader has stopped
 }
+
+// registryStartTimeout bounds the column registry's first load, so an
+// unreachable Redis delays the start only briefly.
+const registryStartTimeout = 3 * time.Second
 
 // NewFromEnv builds the service from the environment:
 //
@@ -156,8 +162,19 @@ func NewFromEnv(ctx context.Context, getenv func(string) string, opts ...Option)
 	}
 	s.store = redisstore.New(s.redis, cfg, redisstore.Options{Logger: s.log})
 	m := pipeline.NewMetrics()
+	dec := debezium.NewDecoder(cfg)
+	// The column registry types and keys compact messages. It is loaded
+	// before the first request (a failure, such as Redis down, is logged and
+	// retried every second in the background: until then a compact message
+	// has no key and is parked, or retried while parking fails too).
+	loader := &schema.Loader{Redis: s.redis, Prefix: cfg.Prefix, Set: dec.SetRegistry, Log: s.log}
+	loadCtx, cancelLoad := context.WithTimeout(ctx, registryStartTimeout)
+	if err := loader.Load(loadCtx); err != nil {
+		s.log.WarnContext(ctx, "column registry not loaded at start; retrying", "err", err.Error())
+	}
+	cancelLoad()
 	s.handler = handler.New(pipeline.New(pipeline.Config{
-		Decoder: debezium.NewDecoder(cfg),
+		Decoder: dec,
 		Store:   s.store,
 		Parker:  parker,
 		Metrics: m,
@@ -167,6 +184,11 @@ func NewFromEnv(ctx context.Context, getenv func(string) string, opts ...Option)
 	sumCtx, cancel := context.WithCancel(context.Background())
 	s.stopSummaries = cancel
 	s.summariesDone = make(chan struct{})
+	s.loaderDone = make(chan struct{})
+	go func() {
+		defer close(s.loaderDone)
+		loader.Run(sumCtx)
+	}()
 	go func() {
 		defer close(s.summariesDone)
 		pipeline.RunSummaries(sumCtx, pipeline.NewSummarizer(m), interval, pipeline.LogSummary(summaryLog))
@@ -322,9 +344,11 @@ func writeStoreMetrics(w io.Writer, st redisstore.Stats, shed uint64) error {
 // releases the clients. Call it after the server has stopped taking requests.
 func (s *Service) Close(ctx context.Context) error {
 	s.stopSummaries()
-	select {
-	case <-s.summariesDone:
-	case <-ctx.Done():
+	for _, done := range []chan struct{}{s.summariesDone, s.loaderDone} {
+		select {
+		case <-done:
+		case <-ctx.Done():
+		}
 	}
 	var errs []error
 	if err := s.store.Close(ctx); err != nil {

@@ -27,12 +27,14 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/cloudsql-cache/cloudsql-cache/cdc"
 	"github.com/cloudsql-cache/cloudsql-cache/function"
 	"github.com/cloudsql-cache/cloudsql-cache/internal/testlog"
 	"github.com/cloudsql-cache/cloudsql-cache/internal/testredis"
 	"github.com/cloudsql-cache/cloudsql-cache/pipeline"
 	"github.com/cloudsql-cache/cloudsql-cache/pubsubpark"
 	"github.com/cloudsql-cache/cloudsql-cache/redisstore"
+	"github.com/cloudsql-cache/cloudsql-cache/schema"
 )
 
 func env(m map[string]string) func(string) string {
@@ -242,4 +244,55 @@ func TestFrameworkInitRejectsBadConfig(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	require.Error(t, err, "start-up must fail: %s", out)
 	assert.Contains(t, string(out), "REDIS_URL:")
+}
+
+// compactPush wraps a compact (schemaless, flattened) row as Pub/Sub pushes
+// it with ordering off: no ordering key.
+func compactPush(id int, row string) []byte {
+	b, _ := json.Marshal(map[string]any{
+		"message": map[string]any{"data": base64.StdEncoding.EncodeToString([]byte(row)), "messageId": strconv.Itoa(id),
+			"publishTime": time.Now().UTC().Format(time.RFC3339Nano)},
+		"subscription": "projects/p/subscriptions/s",
+	})
+	return b
+}
+
+// The function loads the column registry at start: compact rows get their
+// key and types from it, and a row with a column it does not type leaves a
+// marker counted as untyped on /metrics and in the summary.
+func TestCompactMessagesUseTheRegistry(t *testing.T) {
+	c, prefix := testredis.Shared(t)
+	ctx := context.Background()
+	ts, err := cdc.NewTableSchema([]string{"id"}, []cdc.SchemaColumn{{Name: "id", Type: "int(11)"}, {Name: "at", Type: "datetime(3)"}}, 1)
+	require.NoError(t, err)
+	require.NoError(t, schema.Write(ctx, c, prefix, map[string]*cdc.TableSchema{"shop.orders": ts}))
+	logs := &testlog.Buffer{}
+	svc, err := function.NewFromEnv(ctx, env(map[string]string{"CACHE_PREFIX": prefix, "SUMMARY_INTERVAL": "1h"}), function.WithLogOutput(logs))
+	require.NoError(t, err)
+	meta := `"__op":"c","__source_file":"mysql-bin.000004","__source_pos":%d,"__source_row":0,"__source_ts_ms":1714568645000,` +
+		`"__db":"shop","__table":"orders","__deleted":"false"`
+	post := func(id int, row string) int {
+		rec := httptest.NewRecorder()
+		svc.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(compactPush(id, row))))
+		return rec.Code
+	}
+	require.Equal(t, http.StatusNoContent, post(1, fmt.Sprintf(`{"id":1,"at":1714568645120,`+meta+`}`, 10)))
+	require.Equal(t, http.StatusNoContent, post(2, fmt.Sprintf(`{"id":2,"at":1714568645120,"added":5,`+meta+`}`, 20)))
+
+	rec, err := c.HGetAll(ctx, prefix+"shop.orders:1").Result()
+	require.NoError(t, err)
+	assert.Equal(t, `{"id":1,"at":"2024-05-01T13:04:05.12"}`, rec["d"])
+	rec, err = c.HGetAll(ctx, prefix+"shop.orders:2").Result()
+	require.NoError(t, err)
+	assert.Equal(t, map[string]string{"v": string(cdc.NewVersion(4, 20, 0))}, rec, "a marker: readers miss and read MySQL")
+
+	mrec := httptest.NewRecorder()
+	svc.Mux().ServeHTTP(mrec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	assert.Contains(t, mrec.Body.String(), `cdc_messages_total{table="shop.orders",outcome="untyped"} 1`)
+	assert.Contains(t, mrec.Body.String(), `cdc_messages_total{table="shop.orders",outcome="applied"} 1`)
+	require.NoError(t, svc.Close(ctx))
+	sums := summaries(t, logs.String())
+	require.Len(t, sums, 1)
+	assert.Equal(t, 1.0, sums[0]["untyped"])
+	assert.Equal(t, 1.0, sums[0]["applied"])
 }

@@ -198,12 +198,15 @@ type Loader struct {
 	Interval time.Duration
 	// Log reports failed loads and bad entries; slog.Default when nil.
 	Log *slog.Logger
+
+	failed bool // the last load failed: Run retries sooner
 }
 
 // Load reads the registry once and hands it to Set. On a Redis error the
-// previous snapshot stays in use.
+// previous snapshot stays in use. Not safe for concurrent use with Run.
 func (l *Loader) Load(ctx context.Context) error {
 	reg, bad, err := Load(ctx, l.Redis, l.Prefix)
+	l.failed = err != nil
 	if err != nil {
 		return err
 	}
@@ -214,26 +217,41 @@ func (l *Loader) Load(ctx context.Context) error {
 	return nil
 }
 
-// Run reloads the registry every Interval until ctx ends. Failures are
-// logged and retried at the next tick.
+// Run reloads the registry every Interval until ctx ends. A failed load is
+// logged and retried after RetryInterval (sooner than Interval, so a
+// process that started while Redis was down gets its registry soon after
+// Redis is back), keeping the previous snapshot meanwhile.
 func (l *Loader) Run(ctx context.Context) {
 	every := l.Interval
 	if every <= 0 {
 		every = DefaultInterval
 	}
-	tick := time.NewTicker(every)
-	defer tick.Stop()
+	wait := every
+	if l.failed {
+		wait = min(every, RetryInterval)
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-tick.C:
-			if err := l.Load(ctx); err != nil && ctx.Err() == nil {
-				l.log().ErrorContext(ctx, "column registry load failed", "err", err.Error())
-			}
+		case <-t.C:
 		}
+		wait = every
+		if err := l.Load(ctx); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			l.log().ErrorContext(ctx, "column registry load failed", "err", err.Error())
+			wait = min(every, RetryInterval)
+		}
+		t.Reset(wait)
 	}
 }
+
+// RetryInterval is how soon a Loader tries again after a failed load.
+const RetryInterval = time.Second
 
 func (l *Loader) log() *slog.Logger {
 	if l.Log != nil {
