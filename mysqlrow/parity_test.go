@@ -16,6 +16,7 @@ import (
 	"github.com/cloudsql-cache/cloudsql-cache/cdc"
 	"github.com/cloudsql-cache/cloudsql-cache/debezium"
 	"github.com/cloudsql-cache/cloudsql-cache/mysqlrow"
+	"github.com/cloudsql-cache/cloudsql-cache/schema"
 )
 
 // dbzField is one column as the Debezium MySQL connector describes it (its
@@ -104,19 +105,19 @@ func dbzFields() []dbzField {
 			b64(0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF), b64(0, 0, 0, 0, 0, 0, 0, 0)},
 		{"js", named("string", "io.debezium.data.Json"), quote(`{"b": 1,  "a": [1, 2.5, "x"], "n": null}`), quote(`[]`)},
 		{"geo", geomSchema, geo(point, 4326), geo(line, 0)},
+		// FLOAT(M,D): FLOAT64 in the schema, the float32 widened
+		// (BinlogValueConverters.schemaBuilder, JdbcValueConverters.convertDouble).
+		{"flmd", plain("double"), "10.220000267028809", "-0.05000000074505806"},
 	}
 }
 
-// dbzEvent builds a Debezium MySQL create event with the schema envelope,
-// as Debezium Server's JSON converter writes it, and its key.
-func dbzEvent(table string, fields []dbzField, row int) (value, key []byte) {
-	var schema, payload strings.Builder
+// dbzRow is the payload of one row image: {"id":1,"ti":127,...}.
+func dbzRow(fields []dbzField, row int) string {
+	var payload strings.Builder
 	for i, f := range fields {
 		if i > 0 {
-			schema.WriteString(",")
 			payload.WriteString(",")
 		}
-		schema.WriteString("{" + f.schema + `,"field":"` + f.name + `"}`)
 		v := "null"
 		switch row {
 		case 1:
@@ -129,12 +130,48 @@ func dbzEvent(table string, fields []dbzField, row int) (value, key []byte) {
 		}
 		payload.WriteString(`"` + f.name + `":` + v)
 	}
+	return "{" + payload.String() + "}"
+}
+
+// dbzSource is the source block of row's change.
+func dbzSource(table string, row int) string {
 	db, name, _ := strings.Cut(table, ".")
-	valueName := "dbserver1." + table + ".Value"
-	rowSchema := `{"type":"struct","fields":[` + schema.String() + `],"optional":true,"name":"` + valueName + `"`
-	source := `{"version":"2.7.3.Final","connector":"mysql","name":"dbserver1","ts_ms":1714568645000,"snapshot":"false","db":"` + db +
+	return `{"version":"2.7.3.Final","connector":"mysql","name":"dbserver1","ts_ms":1714568645000,"snapshot":"false","db":"` + db +
 		`","sequence":null,"table":"` + name + `","server_id":223344,"gtid":null,"file":"mysql-bin.000003","pos":` + strconv.Itoa(1000+row) +
 		`,"row":0,"thread":7,"query":null}`
+}
+
+// dbzSchemaless is the change event with schemas.enable=false: the same
+// values, no schema, and no key (Pub/Sub ordering off).
+func dbzSchemaless(table string, fields []dbzField, row int) []byte {
+	return []byte(`{"before":null,"after":` + dbzRow(fields, row) + `,"source":` + dbzSource(table, row) +
+		`,"op":"c","ts_ms":1714568645123,"transaction":null}`)
+}
+
+// dbzFlattened is the compact profile's message: the row flattened by
+// ExtractNewRecordState with its add.fields and delete rewriting, no schema,
+// no key.
+func dbzFlattened(table string, fields []dbzField, row int) []byte {
+	db, name, _ := strings.Cut(table, ".")
+	r := dbzRow(fields, row)
+	return []byte(r[:len(r)-1] + `,"__op":"c","__source_file":"mysql-bin.000003","__source_pos":` + strconv.Itoa(1000+row) +
+		`,"__source_row":0,"__source_ts_ms":1714568645000,"__ts_ms":1714568645123,"__db":"` + db + `","__table":"` + name +
+		`","__deleted":"false"}`)
+}
+
+// dbzEvent builds a Debezium MySQL create event with the schema envelope,
+// as Debezium Server's JSON converter writes it, and its key.
+func dbzEvent(table string, fields []dbzField, row int) (value, key []byte) {
+	var schema strings.Builder
+	for i, f := range fields {
+		if i > 0 {
+			schema.WriteString(",")
+		}
+		schema.WriteString("{" + f.schema + `,"field":"` + f.name + `"}`)
+	}
+	valueName := "dbserver1." + table + ".Value"
+	rowSchema := `{"type":"struct","fields":[` + schema.String() + `],"optional":true,"name":"` + valueName + `"`
+	source := dbzSource(table, row)
 	sourceSchema := `{"type":"struct","fields":[{"type":"string","optional":false,"field":"version"},{"type":"string","optional":false,"field":"connector"},` +
 		`{"type":"string","optional":false,"field":"name"},{"type":"int64","optional":false,"field":"ts_ms"},` +
 		`{"type":"string","optional":true,"name":"io.debezium.data.Enum","version":1,"parameters":{"allowed":"true,last,false,incremental"},"default":"false","field":"snapshot"},` +
@@ -148,7 +185,7 @@ func dbzEvent(table string, fields []dbzField, row int) (value, key []byte) {
 		`{"type":"struct","fields":[{"type":"string","optional":false,"field":"id"},{"type":"int64","optional":false,"field":"total_order"},` +
 		`{"type":"int64","optional":false,"field":"data_collection_order"}],"optional":true,"name":"event.block","version":1,"field":"transaction"}],` +
 		`"optional":false,"name":"dbserver1.` + table + `.Envelope","version":1},` +
-		`"payload":{"before":null,"after":{` + payload.String() + `},"source":` + source + `,"op":"c","ts_ms":1714568645123,"transaction":null}}`)
+		`"payload":{"before":null,"after":` + dbzRow(fields, row) + `,"source":` + source + `,"op":"c","ts_ms":1714568645123,"transaction":null}}`)
 	key = []byte(`{"schema":{"type":"struct","fields":[{"type":"int32","optional":false,"field":"id"}],"optional":false,"name":"dbserver1.` +
 		table + `.Key"},"payload":{"id":` + strconv.Itoa(row) + `}}`)
 	return value, key
@@ -156,7 +193,10 @@ func dbzEvent(table string, fields []dbzField, row int) (value, key []byte) {
 
 // TestParityWithDebezium is the contract of the design's canonical row JSON:
 // the same row read from the database and decoded from the Debezium event
-// that inserted it gives byte-identical JSON and the same Redis key.
+// that inserted it gives byte-identical JSON and the same Redis key, in each
+// form the function receives: the schema envelope, the schemaless envelope
+// and the compact (flattened) row, the last two typed and keyed by the
+// column registry read from the same database.
 func TestParityWithDebezium(t *testing.T) {
 	db := openDB(t)
 	name := createTable(t, db, "mysqlrow_parity", typesDDL)
@@ -164,30 +204,62 @@ func TestParityWithDebezium(t *testing.T) {
 	table := "test." + name
 	cfg := cdc.DefaultConfig()
 	r := mysqlrow.NewReader(db, cfg)
-	dec := debezium.NewDecoder(cfg)
+	entries, err := schema.Read(context.Background(), db, []string{table}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := &cdc.Registry{Tables: entries}
 	fields := dbzFields()
-	for row := 1; row <= 3; row++ {
-		value, key := dbzEvent(table, fields, row)
-		if !json.Valid(value) || !json.Valid(key) {
-			t.Fatalf("row %d: the hand-built event is not JSON", row)
-		}
-		ch, err := dec.Decode(value, key)
-		if err != nil {
-			t.Fatalf("row %d: decode: %v", row, err)
-		}
-		got, err := r.Row(context.Background(), table, row)
-		if err != nil {
-			t.Fatalf("row %d: %v", row, err)
-		}
-		if !bytes.Equal(ch.Row, got.JSON) {
-			t.Errorf("row %d differs:\n debezium %s\n database %s\n first difference at byte %d", row, ch.Row, got.JSON, firstDiff(ch.Row, got.JSON))
-		}
-		if ch.Key != got.Key {
-			t.Errorf("row %d: key %q from debezium, %q from the database", row, ch.Key, got.Key)
-		}
-		if string(got.JSON) != typesWant[row] {
-			t.Errorf("row %d: database JSON drifted from typesWant", row)
-		}
+	forms := []struct {
+		name  string
+		event func(row int) (value, key []byte)
+	}{
+		{"schema envelope", func(row int) ([]byte, []byte) { return dbzEvent(table, fields, row) }},
+		{"schemaless with the registry", func(row int) ([]byte, []byte) { return dbzSchemaless(table, fields, row), nil }},
+		{"flattened with the registry", func(row int) ([]byte, []byte) { return dbzFlattened(table, fields, row), nil }},
+	}
+	for _, form := range forms {
+		t.Run(form.name, func(t *testing.T) {
+			dec := debezium.NewDecoder(cfg)
+			dec.SetRegistry(reg) // as the function runs: the registry loaded whatever the format
+			for row := 1; row <= 3; row++ {
+				value, key := form.event(row)
+				if !json.Valid(value) || key != nil && !json.Valid(key) {
+					t.Fatalf("row %d: the hand-built event is not JSON", row)
+				}
+				ch, err := dec.Decode(value, key)
+				if err != nil {
+					t.Fatalf("row %d: decode: %v", row, err)
+				}
+				got, err := r.Row(context.Background(), table, row)
+				if err != nil {
+					t.Fatalf("row %d: %v", row, err)
+				}
+				if !bytes.Equal(ch.Row, got.JSON) {
+					t.Errorf("row %d differs:\n debezium %s\n database %s\n first difference at byte %d", row, ch.Row, got.JSON, firstDiff(ch.Row, got.JSON))
+				}
+				if ch.Key != got.Key {
+					t.Errorf("row %d: key %q from debezium, %q from the database", row, ch.Key, got.Key)
+				}
+				if ch.Untyped {
+					t.Errorf("row %d: untyped", row)
+				}
+				if string(got.JSON) != typesWant[row] {
+					t.Errorf("row %d: database JSON drifted from typesWant", row)
+				}
+			}
+		})
+	}
+
+	// Without the registry or types:, a schema envelope cannot tell FLOAT(M,D)
+	// from DOUBLE: that column, and only it, keeps the widened text.
+	value, key := dbzEvent(table, fields, 1)
+	ch, err := debezium.NewDecoder(cfg).Decode(value, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := strings.Replace(typesWant[1], `"flmd":10.22`, `"flmd":10.220000267028809`, 1); string(ch.Row) != want {
+		t.Errorf("schema envelope without the registry:\n got %s\nwant %s", ch.Row, want)
 	}
 }
 

@@ -23,7 +23,7 @@ const typesDDL = `CREATE TABLE %s (
   tm TIME, tm6 TIME(6),
   bn BINARY(4), vb VARBINARY(16), bl BLOB,
   b1 BIT(1), b10 BIT(10), b64 BIT(64),
-  js JSON, geo GEOMETRY
+  js JSON, geo GEOMETRY, flmd FLOAT(10,2)
 ) DEFAULT CHARSET=utf8mb4`
 
 const typesInsert = `INSERT INTO %s VALUES
@@ -35,7 +35,7 @@ const typesInsert = `INSERT INTO %s VALUES
  '838:59:59', '-12:34:56.000789',
  x'01020300', x'DEADBEEF', x'00FF10',
  b'1', b'1000000001', b'1111111111111111111111111111111111111111111111111111111111111111',
- '{"b": 1,  "a": [1, 2.5, "x"], "n": null}', ST_GeomFromText('POINT(1 2)', 4326)),
+ '{"b": 1,  "a": [1, 2.5, "x"], "n": null}', ST_GeomFromText('POINT(1 2)', 4326), 10.22),
 (2, -128, 0, -32768, 0, -8388608, 0, -2147483648, 0,
  -9223372036854775808, 0, 1901, FALSE,
  -0.05, -0.000123, -1.7976931348623157e308,
@@ -44,7 +44,7 @@ const typesInsert = `INSERT INTO %s VALUES
  '-838:59:59', '00:00:00.5',
  x'00000000', x'', x'',
  b'0', b'0', b'0',
- '[]', ST_GeomFromText('LINESTRING(0 0, 1.5 -2)')),
+ '[]', ST_GeomFromText('LINESTRING(0 0, 1.5 -2)'), -0.05),
 (3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
  NULL, NULL, NULL, NULL,
  NULL, NULL, NULL,
@@ -53,7 +53,7 @@ const typesInsert = `INSERT INTO %s VALUES
  NULL, NULL,
  NULL, NULL, NULL,
  NULL, NULL, NULL,
- NULL, NULL)`
+ NULL, NULL, NULL)`
 
 // typesWant is the canonical JSON of typesInsert's rows, written from the
 // design's table (section 2), not from the encoders.
@@ -66,7 +66,7 @@ var typesWant = map[int]string{
 		`"tm":"838:59:59","tm6":"-12:34:56.000789",` +
 		`"bn":"AQIDAA==","vb":"3q2+7w==","bl":"AP8Q",` +
 		`"b1":1,"b10":513,"b64":18446744073709551615,` +
-		`"js":{"b":1,"a":[1,2.5,"x"],"n":null},"geo":{"wkb":"AQEAAAAAAAAAAADwPwAAAAAAAABA","srid":4326}}`,
+		`"js":{"b":1,"a":[1,2.5,"x"],"n":null},"geo":{"wkb":"AQEAAAAAAAAAAADwPwAAAAAAAABA","srid":4326},"flmd":10.22}`,
 	2: `{"id":2,"ti":-128,"tiu":0,"si":-32768,"siu":0,"mi":-8388608,"miu":0,"i":-2147483648,"iu":0,` +
 		`"bi":-9223372036854775808,"biu":0,"yr":1901,"bo":0,` +
 		`"de":"-0.0500","fl":-0.000123,"db":-1.7976931348623157e+308,` +
@@ -75,12 +75,12 @@ var typesWant = map[int]string{
 		`"tm":"-838:59:59","tm6":"00:00:00.5",` +
 		`"bn":"AAAAAA==","vb":"","bl":"",` +
 		`"b1":0,"b10":0,"b64":0,` +
-		`"js":[],"geo":{"wkb":"AQIAAAACAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAPg/AAAAAAAAAMA=","srid":0}}`,
+		`"js":[],"geo":{"wkb":"AQIAAAACAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAPg/AAAAAAAAAMA=","srid":0},"flmd":-0.05}`,
 	3: `{"id":3,"ti":null,"tiu":null,"si":null,"siu":null,"mi":null,"miu":null,"i":null,"iu":null,` +
 		`"bi":null,"biu":null,"yr":null,"bo":null,"de":null,"fl":null,"db":null,` +
 		`"ch":null,"vc":null,"tx":null,"en":null,"st":null,` +
 		`"dt":null,"dtm":null,"dtm3":null,"dtm6":null,"ts":null,"tm":null,"tm6":null,` +
-		`"bn":null,"vb":null,"bl":null,"b1":null,"b10":null,"b64":null,"js":null,"geo":null}`,
+		`"bn":null,"vb":null,"bl":null,"b1":null,"b10":null,"b64":null,"js":null,"geo":null,"flmd":null}`,
 }
 
 func TestRowEveryType(t *testing.T) {
