@@ -41,6 +41,7 @@ func message(r *kgo.Record, attempt int) pipeline.Message {
 		Data:        r.Value,
 		Key:         r.Key,
 		ID:          MessageID(r),
+		Source:      r.Topic,
 		PublishTime: r.Timestamp,
 		Attempt:     attempt,
 	}

@@ -23,7 +23,7 @@ const (
 // the Debezium key as key (so a replay lands on the same partition as the
 // row's other changes), the original headers, plus cdc_reject_reason,
 // cdc_message_id ("topic/partition/offset" of the original record),
-// cdc_publish_time (its timestamp, RFC 3339) and cdc_rejected_at.
+// cdc_publish_time (its timestamp, RFC 3339, when known) and cdc_rejected_at.
 type DLQParker struct {
 	cl    *kgo.Client
 	topic string
@@ -40,8 +40,8 @@ func (p *DLQParker) Park(ctx context.Context, rej pipeline.Rejected) error {
 		Topic: p.topic,
 		Value: append([]byte(nil), rej.Payload...),
 	}
-	if rej.OrderingKey != "" {
-		r.Key = []byte(rej.OrderingKey)
+	if rej.Key != "" {
+		r.Key = []byte(rej.Key)
 	}
 	for k, v := range rej.Attributes {
 		r.Headers = append(r.Headers, kgo.RecordHeader{Key: k, Value: []byte(v)})
@@ -49,9 +49,12 @@ func (p *DLQParker) Park(ctx context.Context, rej pipeline.Rejected) error {
 	r.Headers = append(r.Headers,
 		kgo.RecordHeader{Key: HeaderRejectReason, Value: []byte(rej.Reason)},
 		kgo.RecordHeader{Key: HeaderRejectMessageID, Value: []byte(rej.MessageID)},
-		kgo.RecordHeader{Key: HeaderRejectPublished, Value: []byte(rej.PublishTime)},
 		kgo.RecordHeader{Key: HeaderRejectedAt, Value: []byte(rej.RejectedAt.UTC().Format(time.RFC3339Nano))},
 	)
+	if !rej.PublishTime.IsZero() {
+		r.Headers = append(r.Headers, kgo.RecordHeader{Key: HeaderRejectPublished,
+			Value: []byte(rej.PublishTime.UTC().Format(time.RFC3339Nano))})
+	}
 	if err := p.cl.ProduceSync(ctx, r).FirstErr(); err != nil {
 		return fmt.Errorf("park in kafka topic %s: %w", p.topic, err)
 	}

@@ -22,7 +22,7 @@ func TestDLQParker(t *testing.T) {
 	err := NewDLQParker(cl, "cdc-dlq").Park(context.Background(), pipeline.Rejected{
 		Reason: "decode: unexpected end of JSON", Payload: payload,
 		Attributes: map[string]string{"trace": "abc"}, MessageID: "srv.db.t/0/7",
-		PublishTime: "2026-12-03T07:59:59Z", OrderingKey: `{"id":7}`, RejectedAt: at,
+		PublishTime: time.Date(2026, 12, 3, 7, 59, 59, 0, time.UTC), Key: `{"id":7}`, Source: "srv.db.t", RejectedAt: at,
 	})
 	require.NoError(t, err)
 	payload[0] = 'X' // the parker must not keep the caller's buffer
