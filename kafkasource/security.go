@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -187,4 +188,18 @@ func ManagedKafkaToken(accessToken string, expiry time.Time, principal string, n
 	enc := base64.RawURLEncoding
 	return enc.EncodeToString([]byte(`{"typ":"JWT","alg":"GOOG_OAUTH2_TOKEN"}`)) + "." +
 		enc.EncodeToString([]byte(claims)) + "." + enc.EncodeToString([]byte(accessToken))
+}
+
+// SecurityFromEnv reads the worker's Kafka security variables: KAFKA_TLS
+// ("1" or "true" on), KAFKA_CA_CERT (PEM file), KAFKA_SASL (none, plain,
+// oauthbearer), KAFKA_USER and KAFKA_PASSWORD (plain).
+func SecurityFromEnv(getenv func(string) string) Security {
+	tlsOn := getenv("KAFKA_TLS")
+	return Security{
+		TLS:        tlsOn == "1" || strings.EqualFold(tlsOn, "true"),
+		CACertFile: getenv("KAFKA_CA_CERT"),
+		SASL:       strings.ToLower(getenv("KAFKA_SASL")),
+		User:       getenv("KAFKA_USER"),
+		Password:   getenv("KAFKA_PASSWORD"),
+	}
 }

@@ -15,13 +15,15 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cloudsql-cache/cloudsql-cache/cdc"
+	"github.com/cloudsql-cache/cloudsql-cache/kafkasource"
 	"github.com/cloudsql-cache/cloudsql-cache/pushbridge"
 	"github.com/cloudsql-cache/cloudsql-cache/redisstore"
 )
 
 // runStatus prints, per Debezium server, the checkpoint (binlog position,
 // commit and apply times, lag), the parked messages, and the local bridge's
-// backlog when -bridge names one. $CACHECTL_NOW (RFC 3339) fixes the clock
+// backlog when -bridge names one, and the Kafka workers' committed offsets
+// and lag per partition when -kafka (or $KAFKA_BROKERS) names brokers. $CACHECTL_NOW (RFC 3339) fixes the clock
 // for tests.
 func runStatus(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
@@ -29,6 +31,8 @@ func runStatus(ctx context.Context, args []string, getenv func(string) string, s
 	redisURL := fs.String("redis", firstNonEmpty(getenv("REDIS_URL"), "redis://127.0.0.1:6379/0"), "Redis URL")
 	prefix := fs.String("prefix", getenv("CACHE_PREFIX"), "cache key prefix (default $CACHE_PREFIX)")
 	bridgeURL := fs.String("bridge", "", "URL of a local bridge's counters (cachectl run prints it), optional")
+	kafkaBrokers := fs.String("kafka", getenv("KAFKA_BROKERS"), "Kafka brokers (default $KAFKA_BROKERS): show the worker group's committed offsets and lag per partition")
+	kafkaGroup := fs.String("kafka-group", firstNonEmpty(getenv("KAFKA_GROUP"), kafkasource.DefaultGroup), "Kafka consumer group of the workers")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -72,6 +76,11 @@ func runStatus(ctx context.Context, args []string, getenv func(string) string, s
 		}
 		fmt.Fprintf(stdout, "bridge    backlog %d: published=%d delivered=%d acked=%d retried=%d dead_lettered=%d duplicates=%d\n",
 			st.Pending, st.Published, st.Delivered, st.Acked, st.Retried, st.DeadLettered, st.Duplicates)
+	}
+	if *kafkaBrokers != "" {
+		if err := writeKafkaStatus(ctx, stdout, *kafkaBrokers, *kafkaGroup, kafkasource.SecurityFromEnv(getenv)); err != nil {
+			return fmt.Errorf("status: kafka: %w", err)
+		}
 	}
 	return nil
 }
