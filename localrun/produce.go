@@ -38,10 +38,17 @@ type Produced struct {
 
 const publishBatch = 200
 
+// Publisher publishes messages and returns their message IDs in order:
+// *pushbridge.PubSub (the in-process Pub/Sub) or *KafkaPublisher.
+type Publisher interface {
+	Publish(ctx context.Context, msgs []pushbridge.Message) ([]string, error)
+}
+
 // Produce publishes the generator's messages until opts.Events are out or
-// ctx is done. backlog reports the bridge's pending count. The generator and
-// its random choices stay on this goroutine.
-func Produce(ctx context.Context, gen *changegen.Generator, ps *pushbridge.PubSub, backlog func() int64,
+// ctx is done. backlog reports the queue's pending count (the bridge's, or
+// the Kafka group's lag). The generator and its random choices stay on this
+// goroutine.
+func Produce(ctx context.Context, gen *changegen.Generator, ps Publisher, backlog func() int64,
 	opts ProduceOptions) (Produced, error) {
 	if opts.MaxBacklog <= 0 {
 		opts.MaxBacklog = 2000
