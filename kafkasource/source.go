@@ -430,17 +430,38 @@ func (s *Source) lagOf(tp topicPartition) *partitionLag {
 }
 
 // PartitionLag is the consumer lag of one owned partition as this member
-// sees it.
+// sees it. The JSON names are a contract: the worker logs one LagSummary
+// per partition per interval, and Terraform's lag metric extracts them.
 type PartitionLag struct {
-	Topic     string
-	Partition int32
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
 	// HighWatermark is the partition's end offset at the last fetch.
-	HighWatermark int64
+	HighWatermark int64 `json:"high_watermark"`
 	// Finished is the offset after the last finished record: the offset
 	// committed next (or already).
-	Finished int64
+	Finished int64 `json:"finished"`
 	// Lag is HighWatermark - Finished: records not yet finished.
-	Lag int64
+	Lag int64 `json:"lag"`
+}
+
+// LagMessage is the "message" field of the lag log entries.
+const LagMessage = "kafka partition lag"
+
+// LagSummary is the payload of one lag log entry.
+type LagSummary struct {
+	Message string `json:"message"`
+	PartitionLag
+}
+
+// LagSummaries returns one entry per owned partition, for the worker's
+// periodic log.
+func (s *Source) LagSummaries() []LagSummary {
+	lags := s.Lag()
+	out := make([]LagSummary, len(lags))
+	for i, l := range lags {
+		out[i] = LagSummary{Message: LagMessage, PartitionLag: l}
+	}
+	return out
 }
 
 // Lag returns the owned partitions' lag, sorted by topic and partition.

@@ -3,6 +3,7 @@ package kafkasource
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -87,6 +88,12 @@ func TestCommitStopsAtUnfinishedRecord(t *testing.T) {
 	st := src.Stats()
 	assert.EqualValues(t, 1, st.Tombstones)
 	assert.EqualValues(t, 10, st.Records)
+	assert.Equal(t, []LagSummary{{Message: LagMessage, PartitionLag: PartitionLag{
+		Topic: topic, Partition: 0, HighWatermark: 10, Finished: 10, Lag: 0}}}, src.LagSummaries())
+	var prom strings.Builder
+	require.NoError(t, src.WritePrometheus(&prom))
+	assert.Contains(t, prom.String(), `cdc_kafka_partition_lag{topic="srv.inventory.customers",partition="0"} 0`)
+	assert.Contains(t, prom.String(), "cdc_kafka_tombstones_total 1\n")
 }
 
 // Messages carry the record's key, headers as attributes, timestamp, the
