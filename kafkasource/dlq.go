@@ -17,12 +17,14 @@ const (
 	HeaderRejectMessageID = "cdc_message_id"
 	HeaderRejectPublished = "cdc_publish_time"
 	HeaderRejectedAt      = "cdc_rejected_at"
+	HeaderRejectSource    = "cdc_source"
 )
 
 // DLQParker parks rejected messages in a Kafka topic: the payload as value,
 // the Debezium key as key (so a replay lands on the same partition as the
 // row's other changes), the original headers, plus cdc_reject_reason,
 // cdc_message_id ("topic/partition/offset" of the original record),
+// cdc_source (its topic),
 // cdc_publish_time (its timestamp, RFC 3339, when known) and cdc_rejected_at.
 type DLQParker struct {
 	cl    *kgo.Client
@@ -49,6 +51,7 @@ func (p *DLQParker) Park(ctx context.Context, rej pipeline.Rejected) error {
 	r.Headers = append(r.Headers,
 		kgo.RecordHeader{Key: HeaderRejectReason, Value: []byte(rej.Reason)},
 		kgo.RecordHeader{Key: HeaderRejectMessageID, Value: []byte(rej.MessageID)},
+		kgo.RecordHeader{Key: HeaderRejectSource, Value: []byte(rej.Source)},
 		kgo.RecordHeader{Key: HeaderRejectedAt, Value: []byte(rej.RejectedAt.UTC().Format(time.RFC3339Nano))},
 	)
 	if !rej.PublishTime.IsZero() {

@@ -45,6 +45,7 @@ func TestDLQParker(t *testing.T) {
 		"trace":             "abc",
 		"cdc_reject_reason": "decode: unexpected end of JSON",
 		"cdc_message_id":    "srv.db.t/0/7",
+		"cdc_source":        "srv.db.t",
 		"cdc_publish_time":  "2026-12-03T07:59:59Z",
 		"cdc_rejected_at":   "2026-12-03T08:00:00.000000005Z",
 	}, hdr)
