@@ -24,12 +24,13 @@ vet:
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l .)" || { gofmt -l .; exit 1; }
 
-## fuzz: run each decoder fuzzer (Debezium events, push envelopes, base64) for FUZZTIME (default 1m); new findings land in testdata/fuzz
+## fuzz: run each decoder fuzzer (Debezium events, push envelopes, base64, column registry entries) for FUZZTIME (default 1m); new findings land in testdata/fuzz
 FUZZTIME ?= 1m
 fuzz:
 	$(GO) test ./debezium -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME)
 	$(GO) test ./handler -run '^$$' -fuzz FuzzParseEnvelope -fuzztime $(FUZZTIME)
 	$(GO) test ./handler -run '^$$' -fuzz FuzzDecodeBase64 -fuzztime $(FUZZTIME)
+	$(GO) test ./cdc -run '^$$' -fuzz FuzzParseTableSchema -fuzztime $(FUZZTIME)
 
 ## bench: end-to-end benchmark (function vs naive handler vs EVALSHA alone, on the
 ## machine's Redis); prints the bench: lines and updates the table in docs/performance.md

@@ -204,3 +204,35 @@ func TestTableSchema(t *testing.T) {
 	assert.Nil(t, r.Lookup("a.b"))
 	assert.Equal(t, "p:__cdc:schema", RegistryKey("p:"))
 }
+
+// FuzzParseTableSchema: a registry entry comes from Redis, so anything
+// may arrive; parsing must not panic, and an accepted entry must answer
+// for every column it lists and keep its key among its columns.
+func FuzzParseTableSchema(f *testing.F) {
+	f.Add([]byte(`{"key":["id"],"columns":[{"name":"id","type":"bigint(20) unsigned"},{"name":"at","type":"datetime(3)"}],"read_at_ms":5}`))
+	f.Add([]byte(`{"key":[],"columns":[{"name":"e","type":"enum('a','b')"},{"name":"v","type":"vector(3)"},{"name":"z","type":"int(5) unsigned zerofill"}]}`))
+	f.Add([]byte(`{"columns":[{"name":"f","type":"float(10,2)"},{"name":"j","type":"json"},{"name":"d","type":"decimal(65,30)"}]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ts, err := ParseTableSchema(data)
+		if err != nil {
+			if err.Error() == "" {
+				t.Fatal("empty error")
+			}
+			return
+		}
+		for _, k := range ts.Key {
+			if !ts.Has(k) {
+				t.Fatalf("key column %q is not a column", k)
+			}
+		}
+		for _, c := range ts.Columns {
+			ct, ok := ts.Type(c.Name)
+			if _, err := ParseColumnType(c.Type); (err == nil) != ok {
+				t.Fatalf("column %q type %q: typed %v, parse error %v", c.Name, c.Type, ok, err)
+			}
+			if ok && ct.Base == "" {
+				t.Fatalf("column %q: empty base", c.Name)
+			}
+		}
+	})
+}

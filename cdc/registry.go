@@ -54,13 +54,15 @@ func (ts *TableSchema) compile() error {
 		return errors.New("registry entry: no columns")
 	}
 	ts.types = make(map[string]ColumnType, len(ts.Columns))
+	seen := make(map[string]bool, len(ts.Columns))
 	for _, c := range ts.Columns {
 		if c.Name == "" {
 			return errors.New("registry entry: a column has no name")
 		}
-		if _, dup := ts.types[c.Name]; dup {
+		if seen[c.Name] {
 			return fmt.Errorf("registry entry: column %q is repeated", c.Name)
 		}
+		seen[c.Name] = true
 		if ct, err := ParseColumnType(c.Type); err == nil {
 			ts.types[c.Name] = ct
 		}
