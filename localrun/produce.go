@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/cloudsql-cache/cloudsql-cache/changegen"
+	"github.com/cloudsql-cache/cloudsql-cache/cost"
 	"github.com/cloudsql-cache/cloudsql-cache/pushbridge"
 )
 
@@ -30,6 +31,9 @@ type ProduceOptions struct {
 type Produced struct {
 	// Changes counts change messages, Malformed the malformed ones.
 	Changes, Malformed int
+	// ChangeBytes sums what Pub/Sub bills for the change messages
+	// (cost.MessageBytes each).
+	ChangeBytes int64
 	// MalformedIDs holds the message IDs of the malformed messages.
 	MalformedIDs map[string]bool
 	// Started and Finished bracket the publishing.
@@ -59,6 +63,9 @@ func Produce(ctx context.Context, gen *changegen.Generator, ps Publisher, backlo
 	var malformedDue float64
 	batch := make([]pushbridge.Message, 0, publishBatch)
 	malformed := make([]bool, 0, publishBatch)
+	message := func(m changegen.Message) pushbridge.Message {
+		return pushbridge.Message{Topic: m.Topic, Data: m.Data, OrderingKey: m.OrderingKey, Attributes: m.Attributes}
+	}
 	for opts.Events == 0 || p.Changes < opts.Events {
 		// How many may go now: the rate's allowance and the backlog's room.
 		n := publishBatch
@@ -81,14 +88,13 @@ func Produce(ctx context.Context, gen *changegen.Generator, ps Publisher, backlo
 		batch, malformed = batch[:0], malformed[:0]
 		for changes := 0; changes < n; {
 			for _, m := range gen.Next(n - changes) {
-				batch = append(batch, pushbridge.Message{Topic: m.Topic, Data: m.Data, OrderingKey: m.OrderingKey})
+				batch = append(batch, message(m))
 				malformed = append(malformed, false)
 				changes++
 				malformedDue += opts.Malformed
 			}
 			for ; malformedDue >= 1; malformedDue-- {
-				m := gen.Malformed()
-				batch = append(batch, pushbridge.Message{Topic: m.Topic, Data: m.Data, OrderingKey: m.OrderingKey})
+				batch = append(batch, message(gen.Malformed()))
 				malformed = append(malformed, true)
 			}
 		}
@@ -106,6 +112,8 @@ func Produce(ctx context.Context, gen *changegen.Generator, ps Publisher, backlo
 				p.MalformedIDs[id] = true
 			} else {
 				p.Changes++
+				m := batch[i]
+				p.ChangeBytes += int64(cost.MessageBytes(len(m.Data), m.Attributes, m.OrderingKey))
 			}
 		}
 		if opts.Published != nil {

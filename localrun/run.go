@@ -31,11 +31,11 @@ type Config struct {
 	Events int
 	// Rate is changes per second; 0 is as fast as the pipeline goes.
 	Rate float64
-	// Seed, Keys, Schemas, Ordering configure the generator (changegen.Options).
-	Seed     uint64
-	Keys     int
-	Schemas  bool
-	Ordering bool
+	// Seed and Keys configure the generator (changegen.Options); Format
+	// picks the Debezium profile its messages follow ("" is compact).
+	Seed   uint64
+	Keys   int
+	Format changegen.Format
 	// Concurrency is the bridge's POSTs in flight.
 	Concurrency int
 	// FunctionBin is a prebuilt function binary; "" builds one.
@@ -69,21 +69,25 @@ type Summary struct {
 	LagP50, LagP99 time.Duration
 	// EventsPerSec is changes applied per second of publishing and applying.
 	EventsPerSec float64
+	// BytesPerEvent is what Pub/Sub would bill for the average change
+	// message published (cost.MessageBytes: data, attributes, ordering key,
+	// timestamp and message id), before any request minimum.
+	BytesPerEvent float64
 }
 
 // String formats the summary line `make run` ends with.
 func (s Summary) String() string {
 	return fmt.Sprintf("summary: published=%d applied=%d stale=%d ignored=%d rejected=%d pending=%d "+
-		"lag_p50_ms=%s lag_p99_ms=%s events_per_sec=%.0f",
+		"lag_p50_ms=%s lag_p99_ms=%s events_per_sec=%.0f bytes_per_event=%.0f",
 		s.Published, s.Applied, s.Stale, s.Ignored, s.Rejected, s.Pending,
-		millis(s.LagP50), millis(s.LagP99), s.EventsPerSec)
+		millis(s.LagP50), millis(s.LagP99), s.EventsPerSec, s.BytesPerEvent)
 }
 
 func millis(d time.Duration) string {
 	return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 1, 64)
 }
 
-func summarize(st pushbridge.Stats, t Totals, elapsed time.Duration) Summary {
+func summarize(st pushbridge.Stats, t Totals, p Produced, elapsed time.Duration) Summary {
 	s := Summary{
 		Published: st.Published,
 		Applied:   t.Applied(),
@@ -96,6 +100,9 @@ func summarize(st pushbridge.Stats, t Totals, elapsed time.Duration) Summary {
 	}
 	if elapsed > 0 {
 		s.EventsPerSec = float64(t.Handled()) / elapsed.Seconds()
+	}
+	if p.Changes > 0 {
+		s.BytesPerEvent = float64(p.ChangeBytes) / float64(p.Changes)
 	}
 	return s
 }
@@ -175,7 +182,12 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		return Summary{}, err
 	}
 
-	gen := changegen.New(changegen.Options{Seed: cfg.Seed, Keys: cfg.Keys, Schemas: cfg.Schemas, Ordering: cfg.Ordering})
+	format := cfg.Format
+	if format == "" {
+		format = changegen.FormatCompact
+	}
+	genOpts := format.Apply(changegen.Options{Seed: cfg.Seed, Keys: cfg.Keys})
+	gen := changegen.New(genOpts)
 	configPath := filepath.Join(work, "cache.yaml")
 	if err := os.WriteFile(configPath, gen.CacheConfig(cfg.Prefix), 0o644); err != nil {
 		return Summary{}, err
@@ -213,7 +225,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	}
 	defer ps.Close()
 	bridge, err := pushbridge.New(ctx, pushbridge.Config{
-		PubSub: ps, Topics: gen.Topics(), Endpoint: fn.URL(), Concurrency: cfg.Concurrency, Ordering: cfg.Ordering,
+		PubSub: ps, Topics: gen.Topics(), Endpoint: fn.URL(), Concurrency: cfg.Concurrency, Ordering: genOpts.Ordering,
 	})
 	if err != nil {
 		return Summary{}, err
@@ -240,11 +252,11 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		defer srv.Close()
 		bridgeURL = "http://" + ln.Addr().String() + "/bridge"
 	}
-	fmt.Fprintf(out, "redis %s prefix %q (cleared %d keys); function %s (log %s); bridge %s\n",
-		cfg.RedisURL, cfg.Prefix, cleared, fn.URL(), logPath, firstNonEmpty(bridgeURL, "in-process"))
+	fmt.Fprintf(out, "redis %s prefix %q (cleared %d keys); function %s (log %s); bridge %s; %s messages\n",
+		cfg.RedisURL, cfg.Prefix, cleared, fn.URL(), logPath, firstNonEmpty(bridgeURL, "in-process"), format)
 
 	type result struct {
-		p   Produced
+		Produced
 		err error
 	}
 	produced := make(chan result, 1)
@@ -267,7 +279,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		case r := <-produced:
 			prod = &r
 			if r.err != nil {
-				return summarize(bridge.Stats(), last, time.Since(start)), r.err
+				return summarize(bridge.Stats(), last, r.Produced, time.Since(start)), r.err
 			}
 			continue
 		case <-tick.C:
@@ -287,13 +299,14 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	stop()
 	<-bridgeDone
 	if prod == nil {
-		<-produced // the generator is the producer's until it returns
+		r := <-produced // the generator is the producer's until it returns
+		prod = &r
 	}
 	// The last scrape after the bridge stopped counts every answered push.
 	if t, err := Scrape(context.Background(), client, fn.URL()); err == nil {
 		last = t
 	}
-	sum := summarize(bridge.Stats(), last, time.Since(start))
+	sum := summarize(bridge.Stats(), last, prod.Produced, time.Since(start))
 	fmt.Fprintf(out, "\n%s\n", sum)
 	var errs []error
 	if cfg.ExpectedPath != "" {

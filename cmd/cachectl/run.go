@@ -7,6 +7,7 @@ import (
 	"io"
 	"path/filepath"
 
+	"github.com/cloudsql-cache/cloudsql-cache/changegen"
 	"github.com/cloudsql-cache/cloudsql-cache/localrun"
 )
 
@@ -23,8 +24,7 @@ func runRun(ctx context.Context, args []string, getenv func(string) string, stdo
 	fs.Float64Var(&cfg.Rate, "rate", 0, "changes per second (0: as fast as the pipeline goes)")
 	seed := fs.Uint64("seed", 1, "generator seed")
 	fs.IntVar(&cfg.Keys, "keys", 1000, "distinct keys per table")
-	fs.BoolVar(&cfg.Schemas, "schemas", true, "publish values with the schema envelope (debezium.format.value.schemas.enable)")
-	fs.BoolVar(&cfg.Ordering, "ordering", true, "publish the Debezium key as ordering key and deliver in order per key")
+	format := fs.String("format", string(changegen.FormatCompact), "Debezium message profile: compact (flattened schemaless rows, no ordering key) or full (schema envelopes, ordering keys, Debezium's headers)")
 	fs.IntVar(&cfg.Concurrency, "concurrency", 16, "push requests in flight")
 	fs.StringVar(&cfg.FunctionBin, "function", "", "prebuilt push function binary (default: go build ./function/cmd)")
 	fs.IntVar(&cfg.Port, "port", 0, "function port (0: a free port)")
@@ -41,7 +41,12 @@ func runRun(ctx context.Context, args []string, getenv func(string) string, stdo
 		return fmt.Errorf("run: -events must not be negative")
 	}
 	cfg.Seed = *seed
-	_, err := localrun.Run(ctx, cfg)
+	f, err := changegen.ParseFormat(*format)
+	if err != nil {
+		return fmt.Errorf("run: %w", err)
+	}
+	cfg.Format = f
+	_, err = localrun.Run(ctx, cfg)
 	return err
 }
 
