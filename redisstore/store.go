@@ -45,10 +45,9 @@ type Stats struct {
 	TruncateErrors int64
 	// CheckpointErrors counts failed checkpoint writes (each is retried).
 	CheckpointErrors int64
-	// ApplyPipelines counts the apply script calls that carried Apply
-	// calls (one each unless a batch exceeds MaxBatch), and ApplyCalls the
-	// Apply calls they carried: their ratio is the batch size the
-	// coalescing achieves.
+	// ApplyPipelines counts the apply script calls (one per coalesced
+	// batch of Apply calls, or per MaxBatch of an ApplyBatch), and
+	// ApplyCalls the changes they carried: their ratio is the batch size.
 	ApplyPipelines, ApplyCalls int64
 }
 
@@ -308,6 +307,8 @@ func (s *Store) ApplyBatch(ctx context.Context, changes []cdc.Change) []cdc.Resu
 		reqs = append(reqs, &all[i])
 	}
 	if len(reqs) > 0 {
+		s.applyPipelines.Add(int64((len(reqs) + s.opts.MaxBatch - 1) / s.opts.MaxBatch))
+		s.applyCalls.Add(int64(len(reqs)))
 		s.exec(ctx, reqs)
 		for j, r := range reqs {
 			results[idx[j]] = r.res

@@ -1,0 +1,230 @@
+// Package pubsubfake serves the client library's fake Pub/Sub (pstest) with
+// a StreamingPull that sends batches, as the real service does.
+//
+// pstest's own StreamingPull hands out one message per 10 ms tick (about
+// 300 a second), which would make the fake, not the worker, the subject of
+// every pull test and benchmark. Here StreamingPull is served from pstest's
+// unary Pull (up to 1,000 messages at once) on the same subscription state,
+// so dead-lettering, delivery attempts, ack deadlines and redelivery stay
+// pstest's; the stream honours the client's max_outstanding_messages, and
+// when the subscription is empty it polls again after a short, growing
+// pause (1 to 10 ms), never a fixed wait. Everything else is pstest as is.
+// cmd/pubsubfake serves it in its own process (PUBSUB_EMULATOR_HOST).
+package pubsubfake
+
+import (
+	"context"
+	"net"
+	"sync"
+	"time"
+
+	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
+	"cloud.google.com/go/pubsub/v2/pstest"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/emptypb"
+)
+
+// Server is the fake: Addr is where clients connect.
+type Server struct {
+	Addr string
+
+	ps  *pstest.Server
+	srv *grpc.Server
+	sub *subscriber
+}
+
+// Start serves the fake on addr ("127.0.0.1:0": any free port).
+func Start(addr string) (*Server, error) {
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	ps := pstest.NewServer()
+	s := &Server{Addr: lis.Addr().String(), ps: ps, srv: grpc.NewServer(),
+		sub: &subscriber{GServer: &ps.GServer, owner: map[string]*pullStream{}}}
+	pubsubpb.RegisterPublisherServer(s.srv, &ps.GServer)
+	pubsubpb.RegisterSubscriberServer(s.srv, s.sub)
+	pubsubpb.RegisterSchemaServiceServer(s.srv, &ps.GServer)
+	go func() { _ = s.srv.Serve(lis) }()
+	return s, nil
+}
+
+// Messages returns every message published so far, with its delivery and
+// ack counts (pstest's view).
+func (s *Server) Messages() []*pstest.Message { return s.ps.Messages() }
+
+// Close stops the server.
+func (s *Server) Close() error {
+	s.srv.Stop()
+	return s.ps.Close()
+}
+
+// subscriber is pstest's Subscriber service with StreamingPull replaced.
+type subscriber struct {
+	*pstest.GServer
+
+	mu    sync.Mutex
+	owner map[string]*pullStream // ack id -> the stream that delivered it
+}
+
+// pullStream is one StreamingPull's flow-control state.
+type pullStream struct {
+	mu          sync.Mutex
+	outstanding map[string]time.Time // ack id -> its deadline
+	room        chan struct{}        // signalled when outstanding shrinks
+}
+
+// settled forgets ack ids that were acked or nacked, by any route.
+func (s *subscriber) settled(ids []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range ids {
+		st := s.owner[id]
+		if st == nil {
+			continue
+		}
+		delete(s.owner, id)
+		st.mu.Lock()
+		delete(st.outstanding, id)
+		st.mu.Unlock()
+		select {
+		case st.room <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (s *subscriber) Acknowledge(ctx context.Context, req *pubsubpb.AcknowledgeRequest) (*emptypb.Empty, error) {
+	res, err := s.GServer.Acknowledge(ctx, req)
+	if err == nil {
+		s.settled(req.AckIds)
+	}
+	return res, err
+}
+
+func (s *subscriber) ModifyAckDeadline(ctx context.Context, req *pubsubpb.ModifyAckDeadlineRequest) (*emptypb.Empty, error) {
+	res, err := s.GServer.ModifyAckDeadline(ctx, req)
+	if err == nil && req.AckDeadlineSeconds == 0 {
+		s.settled(req.AckIds)
+	}
+	return res, err
+}
+
+// StreamingPull sends batches from pstest's Pull while the client has room.
+func (s *subscriber) StreamingPull(sps pubsubpb.Subscriber_StreamingPullServer) error {
+	req, err := sps.Recv()
+	if err != nil {
+		return err
+	}
+	ctx := sps.Context()
+	sub := req.Subscription
+	if _, err := s.GServer.GetSubscription(ctx, &pubsubpb.GetSubscriptionRequest{Subscription: sub}); err != nil {
+		return err
+	}
+	limit := int(req.MaxOutstandingMessages)
+	if limit <= 0 {
+		limit = 1000
+	}
+	deadline := time.Duration(req.StreamAckDeadlineSeconds) * time.Second
+	if deadline <= 0 {
+		deadline = 10 * time.Second
+	}
+	st := &pullStream{outstanding: map[string]time.Time{}, room: make(chan struct{}, 1)}
+	defer s.forget(st)
+	// Acks and nacks sent on the stream itself.
+	go func() {
+		for {
+			r, err := sps.Recv()
+			if err != nil {
+				return
+			}
+			if len(r.AckIds) > 0 {
+				if _, err := s.Acknowledge(ctx, &pubsubpb.AcknowledgeRequest{Subscription: sub, AckIds: r.AckIds}); err != nil {
+					return
+				}
+			}
+			var nacks []string
+			for i, id := range r.ModifyDeadlineAckIds {
+				if i < len(r.ModifyDeadlineSeconds) && r.ModifyDeadlineSeconds[i] == 0 {
+					nacks = append(nacks, id)
+				}
+			}
+			if len(nacks) > 0 {
+				_, _ = s.ModifyAckDeadline(ctx, &pubsubpb.ModifyAckDeadlineRequest{Subscription: sub, AckIds: nacks})
+			}
+		}
+	}()
+	idle := time.Millisecond
+	for {
+		room := limit - st.held(time.Now())
+		if room <= 0 {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-st.room:
+			case <-time.After(100 * time.Millisecond): // deadlines expire without a signal
+			}
+			continue
+		}
+		resp, err := s.GServer.Pull(ctx, &pubsubpb.PullRequest{Subscription: sub, MaxMessages: int32(min(room, 1000)),
+			ReturnImmediately: true})
+		if err != nil {
+			return err
+		}
+		if len(resp.ReceivedMessages) == 0 {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(idle):
+			}
+			idle = min(2*idle, 10*time.Millisecond)
+			continue
+		}
+		idle = time.Millisecond
+		ids := make([]string, len(resp.ReceivedMessages))
+		for i, m := range resp.ReceivedMessages {
+			ids[i] = m.AckId
+		}
+		// Pull gave them the subscription's deadline; a stream has its own.
+		if _, err := s.GServer.ModifyAckDeadline(ctx, &pubsubpb.ModifyAckDeadlineRequest{Subscription: sub,
+			AckIds: ids, AckDeadlineSeconds: int32(deadline / time.Second)}); err != nil {
+			return err
+		}
+		now := time.Now()
+		s.mu.Lock()
+		st.mu.Lock()
+		for _, m := range resp.ReceivedMessages {
+			st.outstanding[m.AckId] = now.Add(deadline)
+			s.owner[m.AckId] = st
+		}
+		st.mu.Unlock()
+		s.mu.Unlock()
+		if err := sps.Send(&pubsubpb.StreamingPullResponse{ReceivedMessages: resp.ReceivedMessages}); err != nil {
+			return err
+		}
+	}
+}
+
+// forget drops a finished stream's ack ids from the owner map.
+func (s *subscriber) forget(st *pullStream) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, o := range s.owner {
+		if o == st {
+			delete(s.owner, id)
+		}
+	}
+}
+
+// held counts the stream's outstanding messages, forgetting those whose
+// deadline passed (pstest redelivers them).
+func (st *pullStream) held(now time.Time) int {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	for id, d := range st.outstanding {
+		if now.After(d) {
+			delete(st.outstanding, id)
+		}
+	}
+	return len(st.outstanding)
+}

@@ -1,0 +1,177 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"cloud.google.com/go/pubsub/v2"
+	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/api/option"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/cloudsql-cache/cloudsql-cache/internal/pubsubfake"
+	"github.com/cloudsql-cache/cloudsql-cache/internal/testlog"
+	"github.com/cloudsql-cache/cloudsql-cache/internal/testredis"
+	"github.com/cloudsql-cache/cloudsql-cache/pipeline"
+	"github.com/cloudsql-cache/cloudsql-cache/redisstore"
+)
+
+var listening = regexp.MustCompile(`worker listening on (\S+)`)
+
+// event is a Debezium change event (no schema) for inventory.customers.
+func event(id int, pos int64) []byte {
+	return fmt.Appendf(nil, `{"before":null,"after":{"id":%d,"email":"w@example.com"},"source":{"version":"2.7.0.Final",`+
+		`"connector":"mysql","name":"dbserver1","ts_ms":1714568645000,"snapshot":"false","db":"inventory",`+
+		`"table":"customers","server_id":223344,"gtid":null,"file":"mysql-bin.000003","pos":%d,"row":0,"thread":7,`+
+		`"query":null},"op":"c","ts_ms":1714568645150,"transaction":null}`, id, pos)
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, string(b)
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting: %s", what)
+		}
+		time.Sleep(10 * time.Millisecond) // polling interval, not synchronisation
+	}
+}
+
+// TestPullEndToEnd runs the worker as main does against the fake Pub/Sub
+// (reached through PUBSUB_EMULATOR_HOST) and the shared Redis: changes are
+// applied and acked, /healthz and /metrics answer, and a stop drains,
+// flushes the checkpoint and writes the last summary.
+func TestPullEndToEnd(t *testing.T) {
+	rdb, prefix := testredis.Shared(t)
+	fake, err := pubsubfake.Start("127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { fake.Close() })
+	ctx := context.Background()
+	client, err := pubsub.NewClient(ctx, "p", option.WithEndpoint(fake.Addr), option.WithoutAuthentication(),
+		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
+	require.NoError(t, err)
+	t.Cleanup(func() { client.Close() })
+	for _, n := range []string{"a", "b"} {
+		_, err = client.TopicAdminClient.CreateTopic(ctx, &pubsubpb.Topic{Name: "projects/p/topics/" + n})
+		require.NoError(t, err)
+		_, err = client.SubscriptionAdminClient.CreateSubscription(ctx, &pubsubpb.Subscription{
+			Name: "projects/p/subscriptions/" + n, Topic: "projects/p/topics/" + n, AckDeadlineSeconds: 60})
+		require.NoError(t, err)
+	}
+
+	env := map[string]string{"DELIVERY": "pull", "PORT": "0", "REDIS_URL": "redis://" + testredis.SharedAddr + "/0",
+		"CACHE_PREFIX": prefix, "PUBSUB_EMULATOR_HOST": fake.Addr, "SUMMARY_INTERVAL": "1h",
+		"PUBSUB_SUBSCRIPTIONS": "projects/p/subscriptions/a, projects/p/subscriptions/b"}
+	stdout, stderr := &testlog.Buffer{}, &testlog.Buffer{}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- run(runCtx, nil, func(k string) string { return env[k] }, stdout, stderr) }()
+	t.Cleanup(cancel)
+	var addr string
+	eventually(t, "the listening line", func() bool {
+		m := listening.FindStringSubmatch(stderr.String())
+		if m != nil {
+			addr = m[1]
+		}
+		return m != nil
+	})
+	base := "http://" + addr
+	eventually(t, "healthy", func() bool { code, _ := get(t, base+"/healthz"); return code == http.StatusOK })
+
+	pubs := map[string]*pubsub.Publisher{}
+	for _, n := range []string{"a", "b"} {
+		pubs[n] = client.Publisher("projects/p/topics/" + n)
+		pubs[n].EnableMessageOrdering = true // Debezium's ordering keys
+		t.Cleanup(pubs[n].Stop)
+	}
+	var results []*pubsub.PublishResult
+	for i := range 40 {
+		results = append(results, pubs[[]string{"a", "b"}[i%2]].Publish(ctx, &pubsub.Message{Data: event(i, int64(i+1)),
+			OrderingKey: fmt.Sprintf(`{"id":%d}`, i), Attributes: map[string]string{"k": "v"}}))
+	}
+	results = append(results, pubs["a"].Publish(ctx, &pubsub.Message{Data: []byte("junk")}))
+	for _, r := range results {
+		_, err := r.Get(ctx)
+		require.NoError(t, err)
+	}
+	eventually(t, "all acked", func() bool {
+		_, m := get(t, base+"/metrics")
+		return regexp.MustCompile(`(?m)^cdc_pull_acked_total 41$`).MatchString(m)
+	})
+	_, m := get(t, base+"/metrics")
+	for _, want := range []string{`cdc_messages_total{table="inventory.customers",outcome="applied"} 40` + "\n",
+		"cdc_pull_connected 1\n", "cdc_pull_received_total 41\n", "cdc_apply_call_changes_total 40\n"} {
+		assert.True(t, strings.Contains(m, want), "/metrics has %q", want)
+	}
+	n, err := rdb.XLen(ctx, redisstore.RejectedStreamKey(prefix)).Result()
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), n, "the junk message is parked")
+
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(15 * time.Second):
+		t.Fatal("run did not stop")
+	}
+	cp, err := rdb.HGet(ctx, redisstore.CheckpointKey(prefix), "dbserver1").Result()
+	require.NoError(t, err, "the checkpoint is flushed on stop")
+	assert.Len(t, cp, 40)
+	assert.Contains(t, stdout.String(), pipeline.SummaryMessage, "the last summary is written on stop")
+	for _, msg := range fake.Messages() {
+		assert.Equal(t, 1, msg.Acks, "message %s acked once", msg.ID)
+	}
+}
+
+func TestBadConfigurationNamesTheSetting(t *testing.T) {
+	for env, want := range map[string]string{
+		"":              "DELIVERY",
+		"DELIVERY=push": "DELIVERY",
+		"DELIVERY=pull": "PUBSUB_SUBSCRIPTIONS",
+		"DELIVERY=pull PUBSUB_SUBSCRIPTIONS=topics/x":                                          "PUBSUB_SUBSCRIPTIONS",
+		"DELIVERY=pull PUBSUB_SUBSCRIPTIONS=projects/p/subscriptions/s PULL_MAX_OUTSTANDING=0": "PULL_MAX_OUTSTANDING",
+		"DELIVERY=pull PUBSUB_SUBSCRIPTIONS=projects/p/subscriptions/s CACHE_BACKEND=dynamo":   "CACHE_BACKEND",
+		"DELIVERY=pull PUBSUB_SUBSCRIPTIONS=projects/p/subscriptions/s REDIS_URL=http://x":     "REDIS_URL",
+		"DELIVERY=pull PUBSUB_SUBSCRIPTIONS=projects/p/subscriptions/s REJECT_TOPIC=t":         "REJECT_TOPIC",
+		"DELIVERY=pull PUBSUB_SUBSCRIPTIONS=projects/p/subscriptions/s PORT=http":              "PORT",
+	} {
+		vars := map[string]string{}
+		for _, kv := range regexp.MustCompile(`\S+`).FindAllString(env, -1) {
+			k, v, _ := cut(kv)
+			vars[k] = v
+		}
+		err := run(context.Background(), nil, func(k string) string { return vars[k] }, io.Discard, io.Discard)
+		require.Error(t, err, env)
+		assert.Contains(t, err.Error(), want+":", env)
+	}
+	assert.ErrorContains(t, run(context.Background(), []string{"x"}, func(string) string { return "" }, io.Discard, io.Discard),
+		"no arguments")
+}
+
+func cut(kv string) (string, string, bool) {
+	for i := range kv {
+		if kv[i] == '=' {
+			return kv[:i], kv[i+1:], true
+		}
+	}
+	return kv, "", false
+}

@@ -1,0 +1,268 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"cloud.google.com/go/logging"
+	"cloud.google.com/go/pubsub/v2"
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/api/option"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/cloudsql-cache/cloudsql-cache/debezium"
+	"github.com/cloudsql-cache/cloudsql-cache/internal/svcenv"
+	"github.com/cloudsql-cache/cloudsql-cache/metrics"
+	"github.com/cloudsql-cache/cloudsql-cache/pipeline"
+	"github.com/cloudsql-cache/cloudsql-cache/pubsubpark"
+	"github.com/cloudsql-cache/cloudsql-cache/pubsubpull"
+	"github.com/cloudsql-cache/cloudsql-cache/redisstore"
+)
+
+// backend is a cache store with what the worker needs beside ApplyBatch.
+type backend interface {
+	pipeline.Store
+	// Ping reports whether the cache answers (for /healthz).
+	Ping(ctx context.Context) error
+	// WritePrometheus writes the store's counters for /metrics.
+	WritePrometheus(w io.Writer) error
+	// Close finishes queued work, flushes the checkpoint and releases the
+	// connections.
+	Close(ctx context.Context) error
+}
+
+// source is a queue transport feeding the core.
+type source interface {
+	// Run receives until ctx ends, then drains (stops receiving, finishes
+	// and acknowledges the batches in flight) and returns.
+	Run(ctx context.Context) error
+	// Connected reports whether the transport is connected to its queue.
+	Connected() bool
+	// WritePrometheus writes the transport's counters for /metrics.
+	WritePrometheus(w io.Writer) error
+}
+
+// Worker is a configured worker process. New starts listening; Run does
+// the work.
+type Worker struct {
+	cfg     Config
+	log     *slog.Logger
+	ln      net.Listener
+	store   backend
+	src     source
+	core    *pipeline.Core
+	metrics *pipeline.Metrics
+
+	logClient  *logging.Client
+	summaryLog *logging.Logger
+	closers    []func() error // clients to close last, in order
+}
+
+// Option adjusts New.
+type Option func(*options)
+
+type options struct{ logOut io.Writer }
+
+// WithLogOutput sends the JSON log lines (rejects, errors, summaries) to w
+// (default: the stdout New is given).
+func WithLogOutput(w io.Writer) Option { return func(o *options) { o.logOut = w } }
+
+// New builds the worker from cfg and listens on its port; log lines go to
+// stdout. The cache and the queue are contacted only by Run.
+func New(ctx context.Context, cfg Config, stdout io.Writer, opts ...Option) (w *Worker, err error) {
+	o := options{logOut: stdout}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	w = &Worker{cfg: cfg, log: svcenv.NewLogger(o.logOut), metrics: pipeline.NewMetrics()}
+	defer func() {
+		if err != nil {
+			w.closeClients()
+		}
+	}()
+	project := firstNonEmpty(cfg.RejectProject, cfg.Pull.Project)
+	if w.logClient, w.summaryLog, err = svcenv.SummaryLog(ctx, project, o.logOut); err != nil {
+		return nil, err
+	}
+	w.closers = append(w.closers, w.logClient.Close)
+
+	var parker pipeline.Parker
+	switch cfg.Backend {
+	case BackendRedis:
+		client := redis.NewClient(cfg.Redis)
+		w.closers = append(w.closers, client.Close)
+		w.store = &redisBackend{Store: redisstore.New(client, cfg.Cache, redisstore.Options{Logger: w.log}), client: client}
+		parker = redisstore.NewRedisParker(client, cfg.Cache.Prefix)
+	case BackendMemcached:
+		// Engineer "memcache": build the memcachestore backend (and its
+		// parker: the reject topic) here.
+		return nil, fmt.Errorf("CACHE_BACKEND: %s is not built into this worker yet", cfg.Backend)
+	default:
+		return nil, fmt.Errorf("CACHE_BACKEND: %q unknown", cfg.Backend)
+	}
+	if cfg.RejectTopic != "" {
+		ps, err := pubsub.NewClient(ctx, cfg.RejectProject, pubsubOptions(cfg.Pull.EmulatorHost)...)
+		if err != nil {
+			return nil, fmt.Errorf("REJECT_TOPIC: pubsub client: %w", err)
+		}
+		pub := ps.Publisher(cfg.RejectTopic)
+		w.closers = append(w.closers, func() error { pub.Stop(); return ps.Close() })
+		parker = pubsubpark.New(pub)
+	}
+	w.core = pipeline.New(pipeline.Config{Decoder: debezium.NewDecoder(cfg.Cache), Store: w.store,
+		Parker: parker, Metrics: w.metrics, Logger: w.log})
+
+	switch cfg.Delivery {
+	case DeliveryPull:
+		ps, err := pubsub.NewClient(ctx, cfg.Pull.Project, pubsubOptions(cfg.Pull.EmulatorHost)...)
+		if err != nil {
+			return nil, fmt.Errorf("PUBSUB_SUBSCRIPTIONS: pubsub client: %w", err)
+		}
+		w.closers = append(w.closers, ps.Close)
+		w.src = pubsubpull.New(pubsubpull.Config{Client: ps.SubscriptionAdminClient,
+			Subscriptions: cfg.Pull.Subscriptions, Processor: w.core,
+			MaxOutstanding: cfg.Pull.MaxOutstanding, Logger: w.log})
+	case DeliveryKafka:
+		// Engineer "kafka": build the kafkasource transport over w.core here.
+		return nil, fmt.Errorf("DELIVERY: %s is not built into this worker yet", cfg.Delivery)
+	default:
+		return nil, fmt.Errorf("DELIVERY: %q unknown", cfg.Delivery)
+	}
+
+	if w.ln, err = net.Listen("tcp", ":"+cfg.Port); err != nil {
+		return nil, fmt.Errorf("PORT: %w", err)
+	}
+	return w, nil
+}
+
+// pubsubOptions connects to a fake Pub/Sub at host without TLS or
+// credentials, or to Google with the default credentials when host is "".
+// The client library reads PUBSUB_EMULATOR_HOST itself too, but only from
+// the process environment.
+func pubsubOptions(host string) []option.ClientOption {
+	if host == "" {
+		return nil
+	}
+	return []option.ClientOption{option.WithEndpoint(host), option.WithoutAuthentication(),
+		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials()))}
+}
+
+// Addr is the address /metrics and /healthz are served on.
+func (w *Worker) Addr() string { return w.ln.Addr().String() }
+
+// Metrics returns the core's metrics.
+func (w *Worker) Metrics() *pipeline.Metrics { return w.metrics }
+
+// Handler serves /metrics (the core's, the store's and the transport's
+// counters, Prometheus text) and /healthz (200 only while the cache answers
+// and the transport is connected, else 503 saying which is not).
+func (w *Worker) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /metrics", func(rw http.ResponseWriter, r *http.Request) {
+		rw.Header().Set("Content-Type", metrics.ContentType)
+		err := w.metrics.WritePrometheus(rw)
+		if err == nil {
+			err = w.store.WritePrometheus(rw)
+		}
+		if err == nil {
+			err = w.src.WritePrometheus(rw)
+		}
+		if err != nil {
+			w.log.WarnContext(r.Context(), "writing /metrics failed", "err", err.Error())
+		}
+	})
+	mux.HandleFunc("GET /healthz", func(rw http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+		defer cancel()
+		if err := w.store.Ping(ctx); err != nil {
+			http.Error(rw, "cache not answering: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		if !w.src.Connected() {
+			http.Error(rw, "queue not connected", http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(rw, "ok\n")
+	})
+	return mux
+}
+
+// drainGrace bounds the final steps after the transport has drained: the
+// store's flush and the HTTP server's shutdown.
+const drainGrace = 8 * time.Second
+
+// Run serves /metrics and /healthz, logs the summaries, and runs the
+// transport until ctx ends; then it drains (the transport stops receiving
+// and finishes the batches in flight), flushes the checkpoint, writes the
+// last summary and releases everything. It returns the transport's error,
+// if any (a subscription that cannot be pulled).
+func (w *Worker) Run(ctx context.Context) error {
+	srv := &http.Server{Handler: w.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(w.ln) }()
+
+	sumCtx, stopSummaries := context.WithCancel(context.Background())
+	summariesDone := make(chan struct{})
+	go func() {
+		defer close(summariesDone)
+		pipeline.RunSummaries(sumCtx, pipeline.NewSummarizer(w.metrics), w.cfg.SummaryInterval, pipeline.LogSummary(w.summaryLog))
+	}()
+
+	srcErr := w.src.Run(ctx)
+
+	closeCtx, cancel := context.WithTimeout(context.Background(), drainGrace)
+	defer cancel()
+	var errs []error
+	if srcErr != nil {
+		errs = append(errs, srcErr)
+	}
+	if err := w.store.Close(closeCtx); err != nil {
+		errs = append(errs, fmt.Errorf("store: %w", err))
+	}
+	stopSummaries()
+	<-summariesDone
+	if err := srv.Shutdown(closeCtx); err != nil {
+		errs = append(errs, fmt.Errorf("http: %w", err))
+	}
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		errs = append(errs, fmt.Errorf("http: %w", err))
+	}
+	if err := w.closeClients(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// closeClients closes what New opened, last first.
+func (w *Worker) closeClients() error {
+	var errs []error
+	for i := len(w.closers) - 1; i >= 0; i-- {
+		if err := w.closers[i](); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	w.closers = nil
+	if w.ln != nil {
+		w.ln.Close()
+	}
+	return errors.Join(errs...)
+}
+
+// redisBackend is the Redis store as a worker backend.
+type redisBackend struct {
+	*redisstore.Store
+	client *redis.Client
+}
+
+func (b *redisBackend) Ping(ctx context.Context) error { return b.client.Ping(ctx).Err() }
+
+func (b *redisBackend) WritePrometheus(w io.Writer) error {
+	return svcenv.WriteStoreMetrics(w, b.Stats())
+}

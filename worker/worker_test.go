@@ -1,0 +1,44 @@
+package worker_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cloudsql-cache/cloudsql-cache/internal/pubsubfake"
+	"github.com/cloudsql-cache/cloudsql-cache/internal/testredis"
+	"github.com/cloudsql-cache/cloudsql-cache/worker"
+)
+
+// /healthz is 503 while the queue is not connected or the cache does not
+// answer, and says which.
+func TestHealthzNeedsCacheAndQueue(t *testing.T) {
+	fake, err := pubsubfake.Start("127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { fake.Close() })
+	pr := testredis.StartPrivate(t)
+	env := map[string]string{"DELIVERY": "pull", "PORT": "0", "REDIS_URL": "redis://" + pr.Addr() + "/0",
+		"PUBSUB_EMULATOR_HOST": fake.Addr, "PUBSUB_SUBSCRIPTIONS": "projects/p/subscriptions/s"}
+	cfg, err := worker.FromEnv(func(k string) string { return env[k] })
+	require.NoError(t, err)
+	w, err := worker.New(context.Background(), cfg, io.Discard)
+	require.NoError(t, err)
+	// Run is never called: the stream is not up.
+	health := func() (int, string) {
+		rec := httptest.NewRecorder()
+		w.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/healthz", nil))
+		return rec.Code, rec.Body.String()
+	}
+	code, body := health()
+	assert.Equal(t, http.StatusServiceUnavailable, code)
+	assert.Contains(t, body, "queue not connected")
+	pr.Kill()
+	code, body = health()
+	assert.Equal(t, http.StatusServiceUnavailable, code)
+	assert.Contains(t, body, "cache not answering")
+}
