@@ -143,3 +143,21 @@ func TestFloatMDNarrowedToColumnWidth(t *testing.T) {
 		assert.Equal(t, `{"id":1,"fl":10.22}`, string(ch.Row), msg[:20])
 	}
 }
+
+// With datatype.propagate.source.type=.+\.FLOAT the schema itself says a
+// FLOAT64 field is a MySQL FLOAT: no registry or types: needed.
+func TestFloatMDFromPropagatedSourceType(t *testing.T) {
+	schema := `{"type":"struct","name":"dbserver1.shop.t.Value","optional":false,"fields":[` +
+		`{"type":"int32","optional":false,"field":"id"},` +
+		`{"type":"double","optional":true,"parameters":{"__debezium.source.column.type":"FLOAT","__debezium.source.column.length":"10",` +
+		`"__debezium.source.column.scale":"2","__debezium.source.column.name":"fl"},"field":"fl"},` +
+		`{"type":"double","optional":true,"parameters":{"__debezium.source.column.type":"DOUBLE"},"field":"db"},` +
+		`{"type":"string","optional":true,"field":"__op"},{"type":"string","optional":true,"field":"__source_file"},` +
+		`{"type":"int64","optional":true,"field":"__source_pos"},{"type":"string","optional":true,"field":"__db"},` +
+		`{"type":"string","optional":true,"field":"__table"}]}`
+	msg := `{"schema":` + schema + `,"payload":{"id":1,"fl":10.220000267028809,"db":10.220000267028809,` +
+		`"__op":"c","__source_file":"mysql-bin.000003","__source_pos":4,"__db":"shop","__table":"t"}}`
+	ch, err := debezium.NewDecoder(nil).Decode([]byte(msg), []byte(`{"id":1}`))
+	require.NoError(t, err)
+	assert.Equal(t, `{"id":1,"fl":10.22,"db":10.220000267028809}`, string(ch.Row))
+}

@@ -280,6 +280,13 @@ func fieldKind(f *schemaJSON) (kind, int, error) {
 	case "float", "float32": // JsonConverter writes "float" and "double"
 		return kFloat32, 0, nil
 	case "double", "float64":
+		// FLOAT(M,D) is sent as FLOAT64 (see declared); with
+		// datatype.propagate.source.type matching it, the schema says so
+		// (PropagateSourceMetadataToSchemaParameter: the upper-cased type
+		// name in __debezium.source.column.type).
+		if strings.HasPrefix(f.param("__debezium.source.column.type"), "FLOAT") {
+			return kFloat32, 0, nil
+		}
 		return kFloat64, 0, nil
 	case "string":
 		return kString, 0, nil
