@@ -34,6 +34,15 @@ locals {
     otel_collector_image       = var.otel_collector_image
     java_max_ram_percent       = var.debezium_java_max_ram_percent
     kafka_auth                 = local.kafka ? var.kafka_auth : "none"
+    # Compact format: the column registry sync (cache-schema-sync.timer).
+    message_format           = var.message_format
+    db_user                  = var.debezium_db_user
+    redis_url_secret_version = "${google_secret_manager_secret.redis_url.id}/versions/latest"
+    redis_ca_secret_version  = "${google_secret_manager_secret.redis_ca.id}/versions/latest"
+    cache_prefix             = var.cache_prefix
+    cachectl_image           = var.function_image
+    cachectl_registry        = split("/", var.function_image)[0]
+    schema_tables            = join(",", var.tables)
   })
 }
 

@@ -49,6 +49,27 @@ resource "google_project_iam_member" "debezium" {
   member  = google_service_account.debezium.member
 }
 
+# Compact format: the VM runs `cachectl schema sync` from the function's image and writes the
+# column registry to the cache, so it reads the cache's URL and CA and pulls the image.
+resource "google_secret_manager_secret_iam_member" "debezium_redis" {
+  for_each = var.message_format == "compact" ? {
+    url = google_secret_manager_secret.redis_url.id
+    ca  = google_secret_manager_secret.redis_ca.id
+  } : {}
+
+  secret_id = each.value
+  role      = "roles/secretmanager.secretAccessor"
+  member    = google_service_account.debezium.member
+}
+
+resource "google_project_iam_member" "debezium_image_reader" {
+  count = var.message_format == "compact" ? 1 : 0
+
+  project = var.project_id
+  role    = "roles/artifactregistry.reader"
+  member  = google_service_account.debezium.member
+}
+
 # ---------------------------------------------------------------- function
 resource "google_secret_manager_secret_iam_member" "function_redis_url" {
   secret_id = google_secret_manager_secret.redis_url.id

@@ -709,7 +709,7 @@ func atoi(t *testing.T, s string) int {
 
 // renderCloudInit renders cloud-init around props and returns its files (base64 ones decoded)
 // and its runcmd lines.
-func renderCloudInit(t *testing.T, props, kafkaAuth string) (map[string]string, []string) {
+func renderCloudInit(t *testing.T, props, kafkaAuth, format string) (map[string]string, []string) {
 	t.Helper()
 	b64 := func(path string) string {
 		b, err := os.ReadFile(path)
@@ -730,6 +730,14 @@ func renderCloudInit(t *testing.T, props, kafkaAuth string) (map[string]string, 
 		"otel_collector_image":       "otel/opentelemetry-collector-contrib:0.115.0",
 		"java_max_ram_percent":       "60",
 		"kafka_auth":                 kafkaAuth,
+		"message_format":             format,
+		"db_user":                    "debezium",
+		"redis_url_secret_version":   "projects/my-project/secrets/cdc-redis-url/versions/latest",
+		"redis_ca_secret_version":    "projects/my-project/secrets/cdc-redis-ca/versions/latest",
+		"cache_prefix":               "",
+		"cachectl_image":             "europe-west1-docker.pkg.dev/my-project/cloudsql-cache/function:v7",
+		"cachectl_registry":          "europe-west1-docker.pkg.dev",
+		"schema_tables":              "inventory.customers,inventory.orders",
 	})
 	if !strings.HasPrefix(out, "#cloud-config\n") {
 		t.Fatal("cloud-init must start with #cloud-config")
@@ -768,7 +776,7 @@ func renderCloudInit(t *testing.T, props, kafkaAuth string) (map[string]string, 
 }
 
 func TestCloudInit(t *testing.T) {
-	files, _ := renderCloudInit(t, render(t, "../debezium-server/application.properties", sampleProps), "none")
+	files, _ := renderCloudInit(t, render(t, "../debezium-server/application.properties", sampleProps), "none", "full")
 	for _, unit := range []string{"debezium", "cloudsql-proxy", "otel-collector", "debezium-prepare", "debezium-health"} {
 		body, ok := files["/etc/systemd/system/"+unit+".service"]
 		if !ok {
@@ -798,12 +806,50 @@ func TestCloudInit(t *testing.T) {
 	if !strings.Contains(files["/etc/debezium/prepare.sh"], `"$dev"`) {
 		t.Error("prepare.sh lost its shell variables")
 	}
+	if _, ok := files["/etc/systemd/system/cache-schema-sync.service"]; ok || strings.Contains(files["/etc/debezium/prepare.sh"], "schema-sync.env") {
+		t.Error("the full format renders the registry sync")
+	}
+}
+
+// With the compact format the VM writes the column registry before Debezium starts and every
+// minute: cachectl from the function's image, the DSN and Redis settings in a tmpfs env file.
+func TestCloudInitCompact(t *testing.T) {
+	props := render(t, "../debezium-server/application.properties", withProps(map[string]string{"message_format": "compact"}))
+	files, runcmd := renderCloudInit(t, props, "none", "compact")
+	sync := files["/etc/systemd/system/cache-schema-sync.service"]
+	for _, s := range []string{"Type=oneshot", "--env-file /run/debezium/schema-sync.env",
+		"--entrypoint /cachectl europe-west1-docker.pkg.dev/my-project/cloudsql-cache/function:v7 schema sync -tables inventory.customers,inventory.orders",
+		"After=debezium-prepare.service cloudsql-proxy.service"} {
+		if !strings.Contains(sync, s) {
+			t.Errorf("cache-schema-sync.service lacks %q:\n%s", s, sync)
+		}
+	}
+	if !strings.Contains(files["/etc/systemd/system/cache-schema-sync.timer"], "OnUnitActiveSec=60") {
+		t.Error("the registry is not synced on a timer")
+	}
+	deb := files["/etc/systemd/system/debezium.service"]
+	if !strings.Contains(deb, "Wants=cloudsql-proxy.service cache-schema-sync.service") || !strings.Contains(deb, "cloudsql-proxy.service cache-schema-sync.service\n") {
+		t.Errorf("Debezium does not start after the first sync:\n%s", deb)
+	}
+	prep := files["/etc/debezium/prepare.sh"]
+	for _, s := range []string{`MYSQL_DSN=%s:%s@tcp(127.0.0.1:3306)/`, `"debezium" "$password"`, "projects/my-project/secrets/cdc-redis-url/versions/latest",
+		"REDIS_CA_CERT=/run/debezium/redis-ca.pem", "mv /run/debezium/schema-sync.env.tmp /run/debezium/schema-sync.env"} {
+		if !strings.Contains(prep, s) {
+			t.Errorf("prepare.sh lacks %q", s)
+		}
+	}
+	cmds := strings.Join(runcmd, "\n")
+	for _, s := range []string{"docker-credential-gcr configure-docker --registries=europe-west1-docker.pkg.dev", "cache-schema-sync.timer"} {
+		if !strings.Contains(cmds, s) {
+			t.Errorf("runcmd lacks %q", s)
+		}
+	}
 }
 
 // With Managed Kafka the VM writes the OAUTHBEARER token file before Debezium starts, refreshes it,
 // and hands it to the container read-only, with the JVM allowed to read it.
 func TestCloudInitKafka(t *testing.T) {
-	files, runcmd := renderCloudInit(t, render(t, "../debezium-server/application.properties", kafkaProps()), "google")
+	files, runcmd := renderCloudInit(t, render(t, "../debezium-server/application.properties", kafkaProps()), "google", "full")
 	script := files["/etc/debezium/kafka-token.sh"]
 	for _, s := range []string{`"$md/token"`, `"$md/email"`, `GOOG_OAUTH2_TOKEN`, `"scope":"kafka"`, "/run/kafka/token.tmp", "mv /run/kafka/token.tmp /run/kafka/token"} {
 		if !strings.Contains(script, s) {

@@ -124,9 +124,9 @@ variable "debezium_signal_table" {
 }
 
 variable "message_format" {
-  description = "Debezium's message profile (debezium-server/application.properties): \"full\" (schema envelopes, row key as ordering key, ~3-7 KB a change) or \"compact\" (flattened schemaless rows, no ordering key, batched publishes, ~0.3-0.7 KB; key columns and types from the column registry, which the Debezium VM keeps in sync)."
+  description = "Debezium's message profile (debezium-server/application.properties): \"full\" (schema envelopes, row key as ordering key, ~3-7 KB a change) or \"compact\" (flattened schemaless rows, no ordering key, batched publishes, ~0.3-0.7 KB; key columns and types from the column registry, which the Debezium VM syncs from information_schema at start and every minute, so cache_config_yaml needs no key:)."
   type        = string
-  default     = "full"
+  default     = "compact"
   validation {
     condition     = contains(["full", "compact"], var.message_format)
     error_message = "message_format is \"full\" or \"compact\"."

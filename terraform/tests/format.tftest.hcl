@@ -36,6 +36,14 @@ run "format_full" {
     !strcontains(output.debezium_application_properties, "extended.headers.enabled"))
     error_message = "The full profile has no transforms and keeps Debezium's default headers."
   }
+  assert {
+    condition     = length(google_secret_manager_secret_iam_member.debezium_redis) == 0 && length(google_project_iam_member.debezium_image_reader) == 0
+    error_message = "The full format needs no registry sync: the VM gets no Redis secrets and no image access."
+  }
+  assert {
+    condition     = !strcontains(google_compute_instance.debezium.metadata["user-data"], "/etc/systemd/system/cache-schema-sync.service")
+    error_message = "The full format renders no registry sync units."
+  }
 }
 
 run "format_compact" {
@@ -57,6 +65,15 @@ run "format_compact" {
       strcontains(output.debezium_application_properties, "debezium.transforms.unwrap.delete.tombstone.handling.mode=rewrite\n") &&
     strcontains(output.debezium_application_properties, "debezium.source.extended.headers.enabled=false\n"))
     error_message = "The compact profile flattens rows, rewrites deletes and sends no headers."
+  }
+  assert {
+    condition     = toset(keys(google_secret_manager_secret_iam_member.debezium_redis)) == toset(["url", "ca"]) && length(google_project_iam_member.debezium_image_reader) == 1
+    error_message = "The VM reads the cache's URL and CA and pulls the function's image to run cachectl schema sync."
+  }
+  assert {
+    condition = (strcontains(google_compute_instance.debezium.metadata["user-data"], "schema sync -tables inventory.customers,inventory.orders") &&
+    strcontains(google_compute_instance.debezium.metadata["user-data"], "--entrypoint /cachectl europe-west1-docker.pkg.dev/test-project/cloudsql-cache/function:test"))
+    error_message = "The VM syncs the registry of every table with cachectl from the function's image."
   }
 }
 
