@@ -40,6 +40,7 @@ func (r *Reader) GetMany(ctx context.Context, table string, pks [][]any) ([]json
 	}
 
 	miss := make([]int, 0, len(pks)) // indexes not answered by Redis
+	noFill := map[int]bool{}         // misses whose key Redis refused: no lease, no fill
 	if cached && r.redisUp() {
 		pipe := r.rdb.Pipeline()
 		cmds := make([]*redis.SliceCmd, len(keys))
@@ -51,11 +52,24 @@ func (r *Reader) GetMany(ctx context.Context, table string, pks [][]any) ([]json
 				r.m.errors.Inc()
 				return nil, fmt.Errorf("cacheaside: %s: %w", table, ctx.Err())
 			}
-			r.redisFailed(err)
-			cmds = nil
+			// An error reply fails only its own key; any other error
+			// fails them all alike (the connection).
+			for _, cmd := range cmds {
+				if err := cmd.Err(); err != nil && !keyError(err) {
+					r.redisFailed(err)
+					cmds = nil
+					break
+				}
+			}
 		}
 		for i := range keys {
 			if cmds != nil {
+				if cmds[i].Err() != nil {
+					r.redisError(cmds[i].Err())
+					noFill[i] = true
+					miss = append(miss, i)
+					continue
+				}
 				vals := cmds[i].Val()
 				if d, ok := vals[0].(string); ok {
 					r.m.hits.Inc()
@@ -81,30 +95,42 @@ func (r *Reader) GetMany(ctx context.Context, table string, pks [][]any) ([]json
 
 	leases := map[int]redisstore.Lease{} // granted leases by index
 	if cached && tcfg.Fill == cdc.FillLease && r.redisUp() {
-		mk := make([]string, len(miss))
-		for j, i := range miss {
-			mk[j] = keys[i]
+		var mk []string
+		var mi []int // indexes of mk
+		for _, i := range miss {
+			if !noFill[i] {
+				mk, mi = append(mk, keys[i]), append(mi, i)
+			}
 		}
-		ls, err := redisstore.AcquireLeases(ctx, r.rdb, r.cfg.Prefix, table, mk, r.opts.LeaseTTL)
+		var ls []redisstore.Lease
+		var err error
+		if len(mk) > 0 {
+			ls, err = redisstore.AcquireLeases(ctx, r.rdb, r.cfg.Prefix, table, mk, r.opts.LeaseTTL)
+		}
 		if err != nil && ctx.Err() != nil {
 			r.m.errors.Inc()
 			return nil, fmt.Errorf("cacheaside: %w", err)
 		}
 		if err != nil {
-			r.redisFailed(err)
+			r.redisError(err)
 		} else {
-			need := miss[:0]
-			for j, i := range miss {
+			answered := map[int]bool{}
+			for j, i := range mi {
 				switch ls[j].State {
 				case redisstore.LeaseHit:
 					r.m.lateHits.Inc()
 					out[i] = json.RawMessage(ls[j].Row)
+					answered[i] = true
 				case redisstore.LeaseDeleted:
 					r.m.lateHits.Inc()
+					answered[i] = true
 				case redisstore.LeaseGranted:
 					leases[i] = ls[j]
-					need = append(need, i)
-				default:
+				}
+			}
+			need := miss[:0]
+			for _, i := range miss {
+				if !answered[i] {
 					need = append(need, i)
 				}
 			}

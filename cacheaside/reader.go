@@ -123,7 +123,9 @@ func (r *Reader) Get(ctx context.Context, table string, pk ...any) (json.RawMess
 			r.m.errors.Inc()
 			return nil, fmt.Errorf("cacheaside: %s: %w", key, ctx.Err())
 		default:
-			r.redisFailed(err)
+			if r.redisError(err) {
+				cached = false // that key alone: read the database, no lease, no fill
+			}
 		}
 	}
 	r.m.misses.Inc()
@@ -165,7 +167,7 @@ func (r *Reader) load(ctx context.Context, table string, tcfg *cdc.Table, cached
 		if ctx.Err() != nil {
 			return nil, err
 		}
-		r.redisFailed(err)
+		r.redisError(err)
 		return jsonOf(r.readDB(ctx, table, pk))
 	}
 	l := leases[0]
@@ -210,7 +212,7 @@ func (r *Reader) fill(ctx context.Context, fills []redisstore.Fill) {
 	if err != nil {
 		r.m.errors.Inc()
 		if ctx.Err() == nil {
-			r.redisFailed(err)
+			r.redisError(err)
 		}
 		return
 	}
@@ -247,7 +249,7 @@ func (r *Reader) awaitFill(ctx context.Context, table, key string, pk []any) ([]
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
-			r.redisFailed(err)
+			r.redisError(err)
 			return jsonOf(r.readDB(ctx, table, pk))
 		}
 		if d, ok := vals[0].(string); ok {

@@ -368,3 +368,74 @@ func TestKeySpelledDifferentlyIsNotFilled(t *testing.T) {
 		t.Errorf("stats %+v, want only def filled", s)
 	}
 }
+
+// TestWrongTypeKeyIsThatKeysMiss puts a key of another type (a string) where
+// one row's hash belongs. A server error reply about one key is that key's
+// problem: it is read from the database (and counted), while every other
+// key, in the same GetMany and in later reads, is still answered by Redis.
+func TestWrongTypeKeyIsThatKeysMiss(t *testing.T) {
+	for _, fill := range []string{"none", "lease"} {
+		t.Run(fill, func(t *testing.T) {
+			e := newEnv(t, "    fill: "+fill+"\n")
+			ctx := context.Background()
+			for id := 1; id <= 3; id++ {
+				e.insert(id, "db", id)
+			}
+			e.apply(cdc.OpCreate, 1, `{"id":1,"name":"cached","n":1}`, cdc.NewVersion(1, 1, 0))
+			e.apply(cdc.OpCreate, 3, `{"id":3,"name":"cached","n":3}`, cdc.NewVersion(1, 3, 0))
+			if err := e.rdb.Set(ctx, e.key(2), "not a hash", 0).Err(); err != nil {
+				t.Fatal(err)
+			}
+			r := e.reader(cacheaside.Options{RedisBackoff: time.Hour})
+
+			got, err := r.Get(ctx, e.table, 2)
+			if err != nil || string(got) != `{"id":2,"name":"db","n":2}` {
+				t.Fatalf("wrong-type key: %s, %v", got, err)
+			}
+			if got, err := r.Get(ctx, e.table, 1); err != nil || string(got) != `{"id":1,"name":"cached","n":1}` {
+				t.Fatalf("the next read of another key: %s, %v (Redis must still be asked)", got, err)
+			}
+			rows, err := r.GetMany(ctx, e.table, [][]any{{1}, {2}, {3}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := []string{`{"id":1,"name":"cached","n":1}`, `{"id":2,"name":"db","n":2}`, `{"id":3,"name":"cached","n":3}`}
+			for i := range want {
+				if string(rows[i]) != want[i] {
+					t.Errorf("GetMany[%d] = %s, want %s", i, rows[i], want[i])
+				}
+			}
+			s := r.Stats()
+			if s.RedisDown != 0 || s.Hits != 3 || s.KeyErrors != 2 || s.DBQueries != 2 || s.Errors != 0 {
+				t.Errorf("stats %+v: want no Redis-down, 3 hits, 2 key errors, 2 database queries", s)
+			}
+			if typ, _ := e.rdb.Type(ctx, e.key(2)).Result(); typ != "string" {
+				t.Errorf("the read path touched the foreign key: type %s", typ)
+			}
+		})
+	}
+}
+
+// TestServerWideReplyIsRedisDown checks the other side of the wrong-type
+// rule: a reply that refuses every command (here NOAUTH from a private
+// server that now wants a password) means Redis is down for reads.
+func TestServerWideReplyIsRedisDown(t *testing.T) {
+	e := newEnv(t, "    fill: lease\n")
+	ctx := context.Background()
+	e.insert(1, "db", 1)
+	srv := testredis.StartPrivate(t)
+	admin := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { admin.Close() })
+	if err := admin.ConfigSet(ctx, "requirepass", "secret").Err(); err != nil {
+		t.Fatal(err)
+	}
+	anon := redis.NewClient(&redis.Options{Addr: srv.Addr(), MaxRetries: -1})
+	t.Cleanup(func() { anon.Close() })
+	r := cacheaside.New(anon, e.db, e.cfg, cacheaside.Options{RedisBackoff: time.Hour})
+	if got, err := r.Get(ctx, e.table, 1); err != nil || string(got) != `{"id":1,"name":"db","n":1}` {
+		t.Fatalf("Get: %s, %v", got, err)
+	}
+	if s := r.Stats(); s.RedisDown != 1 || s.KeyErrors != 0 {
+		t.Errorf("stats %+v: want Redis down once, no key errors", s)
+	}
+}

@@ -2,8 +2,12 @@ package cacheaside
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/cloudsql-cache/cloudsql-cache/cdc"
 	"github.com/cloudsql-cache/cloudsql-cache/metrics"
@@ -39,9 +43,44 @@ func (r *Reader) key(table string, pk []any) (string, error) {
 // redisUp reports whether reads should ask Redis (no recent failure).
 func (r *Reader) redisUp() bool { return time.Now().UnixNano() >= r.redisDownUntil.Load() }
 
+// keyError reports whether err is Redis's error reply about the key asked,
+// such as WRONGTYPE for a key of another type under the prefix: that key's
+// problem, not the server's. Connection errors and timeouts are not replies;
+// the replies in serverWide speak for the whole server.
+func keyError(err error) bool {
+	var reply redis.Error
+	if !errors.As(err, &reply) || errors.Is(err, redis.Nil) {
+		return false
+	}
+	msg := reply.Error()
+	for _, code := range serverWide {
+		if strings.HasPrefix(msg, code) {
+			return false
+		}
+	}
+	return true
+}
+
+// serverWide are the error codes with which Redis refuses every command for
+// a while: loading its data, a script running, no primary, out of memory
+// (for the lease writes), read-only replica, not authenticated.
+var serverWide = []string{"LOADING ", "BUSY ", "MASTERDOWN ", "CLUSTERDOWN ", "TRYAGAIN ", "OOM ", "READONLY ", "NOAUTH "}
+
+// redisError handles a failed Redis read or lease call. An error reply
+// about one key is that key's miss, counted in KeyErrors, and it reports
+// true: the caller reads the key from the database and does not fill it.
+// Any other error means Redis is down: redisFailed.
+func (r *Reader) redisError(err error) (keyOnly bool) {
+	if keyError(err) {
+		r.m.keyErrors.Inc()
+		return true
+	}
+	r.redisFailed(err)
+	return false
+}
+
 // redisFailed starts a backoff: for RedisBackoff, reads go to the database
-// without trying Redis. Every Redis error counts, a server error reply
-// included: the read is answered from the database either way.
+// without trying Redis.
 func (r *Reader) redisFailed(error) {
 	r.m.redisDown.Inc()
 	r.redisDownUntil.Store(time.Now().Add(r.opts.RedisBackoff).UnixNano())
@@ -67,6 +106,7 @@ type counters struct {
 	hits, tombstoneHits, lateHits, misses            metrics.Counter
 	fills, fillConflicts, dbQueries, errors          metrics.Counter
 	redisDown, dbFallbacks, leaseWaits, leaseTimeout metrics.Counter
+	keyErrors                                        metrics.Counter
 	hitLatency, missLatency, batchLatency            metrics.Histogram
 }
 
@@ -96,6 +136,10 @@ type Stats struct {
 	Errors uint64
 	// RedisDown counts Redis failures that sent reads to the database.
 	RedisDown uint64
+	// KeyErrors counts Redis error replies about one key (a key of another
+	// type under the prefix): that key was read from the database, not
+	// filled, and Redis kept serving every other key.
+	KeyErrors uint64
 	// DBFallbacks counts database reads made while Redis was considered
 	// down (bounded by MaxDBConcurrency).
 	DBFallbacks uint64
@@ -113,7 +157,7 @@ func (r *Reader) Stats() Stats {
 	return Stats{
 		Hits: m.hits.Load(), TombstoneHits: m.tombstoneHits.Load(), Misses: m.misses.Load(),
 		LateHits: m.lateHits.Load(), Fills: m.fills.Load(), FillConflicts: m.fillConflicts.Load(),
-		DBQueries: m.dbQueries.Load(), Errors: m.errors.Load(), RedisDown: m.redisDown.Load(),
+		DBQueries: m.dbQueries.Load(), Errors: m.errors.Load(), RedisDown: m.redisDown.Load(), KeyErrors: m.keyErrors.Load(),
 		DBFallbacks: m.dbFallbacks.Load(), LeaseWaits: m.leaseWaits.Load(), LeaseWaitTimeouts: m.leaseTimeout.Load(),
 		HitLatency: m.hitLatency.Snapshot(), MissLatency: m.missLatency.Snapshot(), BatchLatency: m.batchLatency.Snapshot(),
 	}
