@@ -43,16 +43,21 @@ type Lease struct {
 	Row []byte
 	// Token is the lease value written to l when State is LeaseGranted.
 	Token string
-	// Checkpoint is the checkpoint version of the Debezium server that
-	// streams the table, read atomically with the grant; empty when none is
-	// recorded. Every change up to it had committed before the caller reads
-	// the database, so the fill's version is at least this.
+	// Checkpoint is the larger of the checkpoint version of the Debezium
+	// server that streams the table and the table's fill floor (the newest
+	// refresh-mode change that found no record), read atomically with the
+	// grant; empty when neither is recorded. Every change up to it had
+	// committed before the caller reads the database, so the fill's version
+	// is at least this.
 	Checkpoint cdc.Version
 }
 
 // acquireScript takes a lease where the record has no row, no tombstone and
 // no unexpired lease. KEYS[1] record, KEYS[2] checkpoint hash; ARGV: token,
-// lease TTL in ms, table. A record holding nothing but the lease expires with
+// lease TTL in ms, table. The version it answers is the larger of the
+// checkpoint of the server that streams the table and the table's fill
+// floor (applyScript): both were processed, so committed, before the caller
+// reads the database. A record holding nothing but the lease expires with
 // it, so an abandoned lease on an absent row leaves nothing behind; a record
 // with a version (a marker) keeps its TTL, and the deadline inside l lets the
 // next reader take over.
@@ -74,6 +79,8 @@ if bare then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 local cp = ''
 local s = redis.call('HGET', KEYS[2], 'table|' .. ARGV[3])
 if s then cp = redis.call('HGET', KEYS[2], s) or '' end
+local f = redis.call('HGET', KEYS[2], 'floor|' .. ARGV[3])
+if f and f > cp then cp = f end
 return {0, lease, cp}
 `)
 

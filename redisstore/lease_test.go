@@ -276,3 +276,39 @@ func TestLeaseBatchAndScriptReload(t *testing.T) {
 		t.Fatalf("batch fill: %v %v", ok, err)
 	}
 }
+
+// TestRefreshAbsentRaisesFillFloor: a refresh-mode change that finds no
+// record raises the table's fill floor in the same script call (never
+// lowering it), and a lease taken afterwards answers the floor when it is
+// above the stored checkpoint. A change applied to an existing record, or a
+// table in another mode, leaves the floor alone.
+func TestRefreshAbsentRaisesFillFloor(t *testing.T) {
+	e := newLeaseEnv(t, "tables:\n  shop.items:\n    mode: refresh\n")
+	ctx := context.Background()
+	floor := func() string { return e.c.HGet(ctx, CheckpointKey(e.prefix), "floor|"+e.table).Val() }
+	e.setCheckpoint(t, cdc.NewVersion(3, 1, 0))
+
+	if out := e.apply(t, cdc.OpUpdate, e.key("1"), []byte(`{"id":1}`), cdc.NewVersion(3, 50, 0)); out != cdc.OutcomeIgnored {
+		t.Fatalf("refresh change, no record: %v", out)
+	}
+	if got := floor(); got != string(cdc.NewVersion(3, 50, 0)) {
+		t.Fatalf("floor %q after the ignored change", got)
+	}
+	if out := e.apply(t, cdc.OpDelete, e.key("2"), nil, cdc.NewVersion(3, 40, 0)); out != cdc.OutcomeIgnored {
+		t.Fatalf("older refresh delete, no record: %v", out)
+	}
+	if got := floor(); got != string(cdc.NewVersion(3, 50, 0)) {
+		t.Errorf("floor lowered to %q", got)
+	}
+	l := e.acquire(t, e.key("3"), time.Second)
+	if l.State != LeaseGranted || l.Checkpoint != cdc.NewVersion(3, 50, 0) {
+		t.Errorf("lease %+v: want the floor, above the stored checkpoint", l)
+	}
+	// An existing record (the lease's) takes the change: no floor change.
+	if out := e.apply(t, cdc.OpUpdate, e.key("3"), []byte(`{"id":3}`), cdc.NewVersion(3, 60, 0)); out != cdc.OutcomeApplied {
+		t.Fatalf("refresh change over a lease: %v", out)
+	}
+	if got := floor(); got != string(cdc.NewVersion(3, 50, 0)) {
+		t.Errorf("an applied change moved the floor to %q", got)
+	}
+}

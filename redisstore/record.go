@@ -36,12 +36,22 @@ const (
 
 // applyScript writes a batch of changes, each if it is newer than its
 // record and than its table's truncate watermark, in order, each with its own
-// result. KEYS[1] the watermark hash (TruncatedKey), KEYS[i+1] the record of
-// change i; ARGV holds six per change: version, kind (d|t|m), refresh ("1":
-// write only where a record exists), ttl in ms ("0": none), table (the
-// watermark's field), row JSON ("" unless kind d). Returns one element per
-// change: 0 written, 1 stale, 2 absent (refresh), or the error text of a
-// command that failed (a key of another type), which fails that change alone.
+// result. KEYS[1] the watermark hash (TruncatedKey), KEYS[2] the checkpoint
+// hash (CheckpointKey), KEYS[i+2] the record of change i; ARGV holds six per
+// change: version, kind (d|t|m), refresh ("1": write only where a record
+// exists), ttl in ms ("0": none), table (the watermark's field), row JSON (""
+// unless kind d). Returns one element per change: 0 written, 1 stale, 2
+// absent (refresh), or the error text of a command that failed (a key of
+// another type), which fails that change alone.
+//
+// A refresh-mode change that finds no record leaves no record, but it
+// raises its table's fill floor, the field "floor|<db.table>" of the
+// checkpoint hash, to its version (never lowering it), in the same atomic
+// call, so before the change is acknowledged. A fill lease taken after it
+// reads the floor (acquireScript), and the fill's version is at least the
+// floor's: a fill can never carry a version below a change already
+// processed for its key, in any instance, whatever the stored checkpoint
+// says yet.
 //
 // One call per batch, rather than one EVALSHA per change, is what makes
 // coalescing pay: Redis's cost is mostly per command, not per byte, so the
@@ -100,12 +110,32 @@ local function apply(key, ver, kind, refresh, ttl, tbl, row)
   end
   return 0
 end
-for i = 1, #KEYS - 1 do
+local floor, raised = {}, {}
+for i = 1, #KEYS - 2 do
   local a = (i - 1) * 6
-  out[i] = apply(KEYS[i + 1], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6])
+  local ver, tbl = ARGV[a + 1], ARGV[a + 5]
+  out[i] = apply(KEYS[i + 2], ver, ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], tbl, ARGV[a + 6])
+  if out[i] == 2 then
+    if floor[tbl] == nil or floor[tbl] < ver then floor[tbl] = ver end
+    raised[tbl] = raised[tbl] or {}
+    table.insert(raised[tbl], i)
+  end
+end
+for tbl, ver in pairs(floor) do
+  local f = redis.pcall('HGET', KEYS[2], 'floor|' .. tbl)
+  if type(f) ~= 'table' and (not f or f < ver) then
+    f = redis.pcall('HSET', KEYS[2], 'floor|' .. tbl, ver)
+  end
+  if type(f) == 'table' and f.err then
+    for _, i in ipairs(raised[tbl]) do out[i] = f.err end
+  end
 end
 return out
 `
+
+// ApplySharedKeys is how many keys every call of the apply script starts
+// with (the watermark and checkpoint hashes) before the records' keys.
+const ApplySharedKeys = 2
 
 // watermarkScript raises a table's truncate watermark, never lowering it.
 // KEYS[1] the watermark hash; ARGV: table, the truncate's version. Returns
@@ -163,8 +193,9 @@ func escapeGlob(s string) string {
 // row at version into the record key of table (no TTL, replicate mode). Tools
 // that drive the script without the store, such as the benchmark's
 // redis-benchmark run, use it so they call the script exactly as the store
-// does when a change finds no other to share its call.
+// does when a change finds no other to share its call. The first
+// ApplySharedKeys keys are the batch's, the rest one per change.
 func ApplyCommand(prefix, table, key string, version cdc.Version, row []byte) (src string, keys, args []string) {
-	return applyLua, []string{TruncatedKey(prefix), key},
+	return applyLua, []string{TruncatedKey(prefix), CheckpointKey(prefix), key},
 		[]string{string(version), kindRow, "0", "0", table, string(row)}
 }

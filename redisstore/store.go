@@ -89,9 +89,10 @@ type Store struct {
 
 	// requests recycles Apply's requests with their result channels.
 	requests sync.Pool
-	// applySha is the apply script's SHA-1 and truncated the watermark
-	// hash's key (TruncatedKey), boxed once for every EVALSHA.
-	applySha, truncated any
+	// applySha is the apply script's SHA-1, truncated the watermark hash's
+	// key (TruncatedKey) and checkpoint the checkpoint hash's (ckKey), boxed
+	// once for every EVALSHA.
+	applySha, truncated, checkpoint any
 
 	truncateErrors, checkpointErrors atomic.Int64
 	applyPipelines, applyCalls       atomic.Int64
@@ -142,6 +143,7 @@ func New(client redis.UniversalClient, cfg *cdc.Config, opts Options) *Store {
 		ckKey:      CheckpointKey(cfg.Prefix),
 		applySha:   applyScript.Hash(),
 		truncated:  TruncatedKey(cfg.Prefix),
+		checkpoint: CheckpointKey(cfg.Prefix),
 	}
 	go s.checkpointTicker()
 	return s
@@ -466,8 +468,8 @@ func (s *Store) exec(ctx context.Context, reqs []*request) {
 
 // applyArgs is the EVALSHA command of the apply script for a batch.
 func (s *Store) applyArgs(batch []*request) []any {
-	args := make([]any, 0, 4+len(batch)*(1+applyArgs))
-	args = append(args, "evalsha", s.applySha, 1+len(batch), s.truncated)
+	args := make([]any, 0, 3+ApplySharedKeys+len(batch)*(1+applyArgs))
+	args = append(args, "evalsha", s.applySha, ApplySharedKeys+len(batch), s.truncated, s.checkpoint)
 	for _, r := range batch {
 		args = append(args, r.ch.Key)
 	}

@@ -524,7 +524,7 @@ func (b *bencher) evalsha(ctx context.Context, sampleBody []byte, perCall int) (
 		return p, err
 	}
 	evalPrefix := fmt.Sprintf("%sevalsha%d:", b.prefix, perCall)
-	// The store's own call: the truncate watermark, then per change its
+	// The store's own call: the truncate watermark and checkpoint hashes, then per change its
 	// record key (fresh for nearly every change) and version, kind,
 	// refresh, TTL, table, row.
 	var src string
@@ -532,9 +532,9 @@ func (b *bencher) evalsha(ctx context.Context, sampleBody []byte, perCall int) (
 	for i := range perCall {
 		s, k, a := redisstore.ApplyCommand(evalPrefix, "shop.customers", fmt.Sprintf("%sshop.customers:%d:__rand_int__", evalPrefix, i), cdc.NewVersion(3, 1<<40, 0), []byte(row))
 		if i == 0 {
-			src, keys = s, k[:1]
+			src, keys = s, k[:redisstore.ApplySharedKeys]
 		}
-		keys, argv = append(keys, k[1:]...), append(argv, a...)
+		keys, argv = append(keys, k[redisstore.ApplySharedKeys:]...), append(argv, a...)
 	}
 	sha, err := b.rdb.ScriptLoad(ctx, src).Result()
 	if err != nil {
