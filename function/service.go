@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"regexp"
@@ -29,6 +30,7 @@ import (
 	"github.com/cloudsql-cache/cloudsql-cache/cdc"
 	"github.com/cloudsql-cache/cloudsql-cache/debezium"
 	"github.com/cloudsql-cache/cloudsql-cache/handler"
+	"github.com/cloudsql-cache/cloudsql-cache/memcachestore"
 	"github.com/cloudsql-cache/cloudsql-cache/metrics"
 	"github.com/cloudsql-cache/cloudsql-cache/pipeline"
 	"github.com/cloudsql-cache/cloudsql-cache/pubsubpark"
@@ -41,6 +43,13 @@ const (
 	DefaultPort            = "8080"
 	DefaultRedisURL        = "redis://127.0.0.1:6379/0"
 	DefaultSummaryInterval = time.Minute
+	DefaultMemcacheAddrs   = "127.0.0.1:11211"
+)
+
+// The values of CACHE_BACKEND.
+const (
+	BackendRedis     = "redis"
+	BackendMemcached = "memcached"
 )
 
 var rejectTopic = regexp.MustCompile(`^projects/([^/]+)/topics/([^/]+)$`)
@@ -63,8 +72,9 @@ type Service struct {
 
 	handler   *handler.Handler
 	log       *slog.Logger
-	redis     *redis.Client
-	store     *redisstore.Store
+	redis     *redis.Client         // nil with memcached
+	memcache  *memcachestore.Client // nil with Redis
+	store     cacheStore
 	pubsub    *pubsub.Client    // nil without REJECT_TOPIC
 	publisher *pubsub.Publisher // nil without REJECT_TOPIC
 	logClient *logging.Client
@@ -89,10 +99,15 @@ const registryStartTimeout = 3 * time.Second
 //	SUMMARY_INTERVAL  how often the per-table summary is logged, default 1m
 //	PUSH_MEMORY_MIB   MiB the pushes in flight may hold at once (handler.WithMemoryBudget);
 //	                  default a quarter of the container's memory limit, else 128
+//	CACHE_BACKEND     redis (default) or memcached
+//	MEMCACHE_ADDRS    host:port,... of the memcached nodes, default 127.0.0.1:11211
 //
-// A bad setting is an error naming the variable. Redis is not contacted:
-// go-redis connects lazily, so an unreachable Redis gives 503s until it is
-// back rather than a failed start.
+// A bad setting is an error naming the variable. The cache is not
+// contacted: both clients connect lazily, so an unreachable cache gives 503s
+// until it is back rather than a failed start. memcached has no stream to
+// park rejected messages in: without REJECT_TOPIC they are answered 503
+// (the subscription's dead-letter topic keeps them in the end), and start-up
+// logs one warning saying so.
 func NewFromEnv(ctx context.Context, getenv func(string) string, opts ...Option) (*Service, error) {
 	o := options{logOut: os.Stdout}
 	for _, opt := range opts {
@@ -123,6 +138,18 @@ func NewFromEnv(ctx context.Context, getenv func(string) string, opts ...Option)
 	if err != nil {
 		return nil, err
 	}
+	backend := getenv("CACHE_BACKEND")
+	var memcacheAddrs []string
+	switch backend {
+	case "", BackendRedis:
+		backend = BackendRedis
+	case BackendMemcached:
+		if memcacheAddrs, err = parseAddrs(firstNonEmpty(getenv("MEMCACHE_ADDRS"), DefaultMemcacheAddrs)); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("CACHE_BACKEND: %q is neither %s nor %s", backend, BackendRedis, BackendMemcached)
+	}
 	topic := getenv("REJECT_TOPIC")
 	var project string
 	if topic != "" {
@@ -147,32 +174,49 @@ func NewFromEnv(ctx context.Context, getenv func(string) string, opts ...Option)
 		logging.CommonResource(&monitoredres.MonitoredResource{Type: "global"}))
 
 	var parker pipeline.Parker
-	s.redis = redis.NewClient(redisOpts)
 	if topic != "" {
 		s.pubsub, err = pubsub.NewClient(ctx, project)
 		if err != nil {
-			s.redis.Close()
 			s.logClient.Close()
 			return nil, fmt.Errorf("REJECT_TOPIC: pubsub client: %w", err)
 		}
 		s.publisher = s.pubsub.Publisher(topic)
 		parker = pubsubpark.New(s.publisher)
-	} else {
-		parker = redisstore.NewRedisParker(s.redis, cfg.Prefix)
 	}
-	s.store = redisstore.New(s.redis, cfg, redisstore.Options{Logger: s.log})
+	if backend == BackendMemcached {
+		// Validated above: NewClient fails only on what parseAddrs refuses.
+		s.memcache, _ = memcachestore.NewClient(memcacheAddrs, memcachestore.ClientOptions{})
+		s.store = memcacheStore{memcachestore.New(s.memcache, cfg, memcachestore.Options{Logger: s.log})}
+		if parker == nil {
+			parker = memcachestore.NoParker{}
+			s.log.Warn("CACHE_BACKEND=memcached without REJECT_TOPIC: memcached has no stream to park rejected messages in, so they are answered 503 and retried until the subscription's dead-letter topic takes them; set REJECT_TOPIC to park them")
+		}
+	} else {
+		s.redis = redis.NewClient(redisOpts)
+		s.store = redisStore{redisstore.New(s.redis, cfg, redisstore.Options{Logger: s.log})}
+		if parker == nil {
+			parker = redisstore.NewRedisParker(s.redis, cfg.Prefix)
+		}
+	}
 	m := pipeline.NewMetrics()
 	dec := debezium.NewDecoder(cfg)
 	// The column registry types and keys compact messages. It is loaded
 	// before the first request (a failure, such as Redis down, is logged and
 	// retried every second in the background: until then a compact message
 	// has no key and is parked, or retried while parking fails too).
-	loader := &schema.Loader{Redis: s.redis, Prefix: cfg.Prefix, Set: dec.SetRegistry, Log: s.log}
-	loadCtx, cancelLoad := context.WithTimeout(ctx, registryStartTimeout)
-	if err := loader.Load(loadCtx); err != nil {
-		s.log.WarnContext(ctx, "column registry not loaded at start; retrying", "err", err.Error())
+	// The registry lives in Redis; with memcached there is none (yet), and
+	// compact messages take their key and types from the config alone.
+	var loader *schema.Loader
+	if s.redis != nil {
+		loader = &schema.Loader{Redis: s.redis, Prefix: cfg.Prefix, Set: dec.SetRegistry, Log: s.log}
+		loadCtx, cancelLoad := context.WithTimeout(ctx, registryStartTimeout)
+		if err := loader.Load(loadCtx); err != nil {
+			s.log.WarnContext(ctx, "column registry not loaded at start; retrying", "err", err.Error())
+		}
+		cancelLoad()
+	} else {
+		s.log.Warn("CACHE_BACKEND=memcached: no column registry (it is kept in Redis); compact messages need key: and types: in CACHE_CONFIG")
 	}
-	cancelLoad()
 	s.handler = handler.New(pipeline.New(pipeline.Config{
 		Decoder: dec,
 		Store:   s.store,
@@ -187,7 +231,9 @@ func NewFromEnv(ctx context.Context, getenv func(string) string, opts ...Option)
 	s.loaderDone = make(chan struct{})
 	go func() {
 		defer close(s.loaderDone)
-		loader.Run(sumCtx)
+		if loader != nil {
+			loader.Run(sumCtx)
+		}
 	}()
 	go func() {
 		defer close(s.summariesDone)
@@ -306,7 +352,11 @@ func (s *Service) Mux() *http.ServeMux {
 		w.Header().Set("Content-Type", metrics.ContentType)
 		err := s.handler.Metrics().WritePrometheus(w)
 		if err == nil {
-			err = writeStoreMetrics(w, s.store.Stats(), s.handler.Shed())
+			err = s.store.writeMetrics(w)
+		}
+		if err == nil {
+			err = writeCounters(w, []counter{{"cdc_push_shed_total",
+				"Pushes answered 503 because the pushes in flight held the memory budget.", int64(s.handler.Shed())}})
 		}
 		if err != nil {
 			s.log.WarnContext(r.Context(), "writing /metrics failed", "err", err.Error())
@@ -318,26 +368,77 @@ func (s *Service) Mux() *http.ServeMux {
 	return mux
 }
 
-// writeStoreMetrics appends the store's counters to /metrics: how well the
-// apply path batches, and the faults that otherwise reach only the logs;
-// and the pushes shed by the handler's memory budget.
-func writeStoreMetrics(w io.Writer, st redisstore.Stats, shed uint64) error {
-	p := metrics.NewPromWriter(w)
-	for _, c := range []struct {
-		name, help string
-		v          int64
-	}{
+// cacheStore is a store with what the service needs beside ApplyBatch.
+type cacheStore interface {
+	pipeline.Store
+	Close(ctx context.Context) error
+	// writeMetrics appends the store's counters to /metrics: how well the
+	// apply path batches, and the faults that otherwise reach only the logs.
+	writeMetrics(w io.Writer) error
+}
+
+type redisStore struct{ *redisstore.Store }
+
+func (r redisStore) writeMetrics(w io.Writer) error {
+	st := r.Stats()
+	return writeCounters(w, []counter{
 		{"cdc_apply_calls_total", "Apply script calls (Redis commands) that carried pushed changes.", st.ApplyPipelines},
 		{"cdc_apply_call_changes_total", "Changes those calls carried; divided by cdc_apply_calls_total, the batch size.", st.ApplyCalls},
-		{"cdc_restore_warnings_total", "Changes far below the checkpoint from another MySQL server_id: a restored database or a repointed Debezium.", st.RestoreWarnings},
+		{"cdc_restore_warnings_total", restoreHelp, st.RestoreWarnings},
 		{"cdc_truncate_errors_total", "Truncates abandoned after retries.", st.TruncateErrors},
-		{"cdc_checkpoint_errors_total", "Failed checkpoint writes (each is retried).", st.CheckpointErrors},
-		{"cdc_push_shed_total", "Pushes answered 503 because the pushes in flight held the memory budget.", int64(shed)},
-	} {
+		{"cdc_checkpoint_errors_total", checkpointHelp, st.CheckpointErrors},
+	})
+}
+
+type memcacheStore struct{ *memcachestore.Store }
+
+func (m memcacheStore) writeMetrics(w io.Writer) error {
+	st := m.Stats()
+	return writeCounters(w, []counter{
+		{"cdc_apply_calls_total", "Read-then-write rounds (one pipelined round trip of reads and one of writes per node) that carried changes.", st.ApplyPipelines},
+		{"cdc_apply_call_changes_total", "Changes those rounds carried; divided by cdc_apply_calls_total, the batch size.", st.ApplyCalls},
+		{"cdc_restore_warnings_total", restoreHelp, st.RestoreWarnings},
+		{"cdc_cas_races_total", "Compare-and-swap writes that lost to another writer and were read again.", st.Races},
+		{"cdc_cas_exhausted_total", "Changes that lost every compare-and-swap attempt (retried by redelivery).", st.Exhausted},
+		{"cdc_checkpoint_errors_total", checkpointHelp, st.CheckpointErrors},
+	})
+}
+
+const (
+	restoreHelp    = "Changes far below the checkpoint from another MySQL server_id: a restored database or a repointed Debezium."
+	checkpointHelp = "Failed checkpoint writes (each is retried)."
+)
+
+type counter struct {
+	name, help string
+	v          int64
+}
+
+func writeCounters(w io.Writer, cs []counter) error {
+	p := metrics.NewPromWriter(w)
+	for _, c := range cs {
 		p.Family(c.name, "counter", c.help)
 		p.Counter(c.name, uint64(c.v))
 	}
 	return p.Flush()
+}
+
+// parseAddrs reads MEMCACHE_ADDRS.
+func parseAddrs(v string) ([]string, error) {
+	var addrs []string
+	for _, a := range strings.Split(v, ",") {
+		if a = strings.TrimSpace(a); a == "" {
+			continue
+		}
+		if _, port, err := net.SplitHostPort(a); err != nil || port == "" {
+			return nil, fmt.Errorf("MEMCACHE_ADDRS: %q is not host:port", a)
+		}
+		addrs = append(addrs, a)
+	}
+	if len(addrs) == 0 {
+		return nil, fmt.Errorf("MEMCACHE_ADDRS: no host:port in %q", v)
+	}
+	return addrs, nil
 }
 
 // Close writes the last summary, flushes the store (its checkpoint), and
@@ -362,8 +463,13 @@ func (s *Service) Close(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("pubsub: %w", err))
 		}
 	}
-	if err := s.redis.Close(); err != nil {
-		errs = append(errs, fmt.Errorf("redis: %w", err))
+	if s.redis != nil {
+		if err := s.redis.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("redis: %w", err))
+		}
+	}
+	if s.memcache != nil {
+		_ = s.memcache.Close() // closes idle connections only; cannot fail
 	}
 	if err := s.logClient.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("logging: %w", err))

@@ -30,7 +30,9 @@ import (
 	"github.com/cloudsql-cache/cloudsql-cache/cdc"
 	"github.com/cloudsql-cache/cloudsql-cache/function"
 	"github.com/cloudsql-cache/cloudsql-cache/internal/testlog"
+	"github.com/cloudsql-cache/cloudsql-cache/internal/testmemcache"
 	"github.com/cloudsql-cache/cloudsql-cache/internal/testredis"
+	"github.com/cloudsql-cache/cloudsql-cache/memcachestore"
 	"github.com/cloudsql-cache/cloudsql-cache/pipeline"
 	"github.com/cloudsql-cache/cloudsql-cache/pubsubpark"
 	"github.com/cloudsql-cache/cloudsql-cache/redisstore"
@@ -73,6 +75,9 @@ func TestConfigErrorsNameTheSetting(t *testing.T) {
 		{"reject topic", map[string]string{"REJECT_TOPIC": "cdc-rejected"}, []string{"REJECT_TOPIC:", "projects/PROJECT/topics/TOPIC"}},
 		{"summary interval", map[string]string{"SUMMARY_INTERVAL": "often"}, []string{"SUMMARY_INTERVAL:"}},
 		{"summary interval negative", map[string]string{"SUMMARY_INTERVAL": "-1s"}, []string{"SUMMARY_INTERVAL:"}},
+		{"cache backend", map[string]string{"CACHE_BACKEND": "mongodb"}, []string{"CACHE_BACKEND:", "mongodb"}},
+		{"memcache addrs", map[string]string{"CACHE_BACKEND": "memcached", "MEMCACHE_ADDRS": "10.0.0.1:11211,10.0.0.2"}, []string{"MEMCACHE_ADDRS:", "10.0.0.2"}},
+		{"memcache addrs empty", map[string]string{"CACHE_BACKEND": "memcached", "MEMCACHE_ADDRS": " , "}, []string{"MEMCACHE_ADDRS:"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			svc, err := function.NewFromEnv(context.Background(), env(tc.env), function.WithLogOutput(io.Discard))
@@ -295,4 +300,51 @@ func TestCompactMessagesUseTheRegistry(t *testing.T) {
 	require.Len(t, sums, 1)
 	assert.Equal(t, 1.0, sums[0]["untyped"])
 	assert.Equal(t, 1.0, sums[0]["applied"])
+}
+
+// With CACHE_BACKEND=memcached the function applies to memcached; with no
+// reject topic a bad message is answered 503, never acknowledged, and
+// start-up warns once; memcached down is a 503 too, and back, it applies.
+func TestMemcachedBackend(t *testing.T) {
+	mc := testmemcache.Start(t)
+	logs := &testlog.Buffer{}
+	svc, err := function.NewFromEnv(context.Background(), env(map[string]string{"CACHE_BACKEND": "memcached",
+		"MEMCACHE_ADDRS": mc.Addr(), "SUMMARY_INTERVAL": "1h"}), function.WithLogOutput(logs))
+	require.NoError(t, err)
+	srv := httptest.NewServer(svc.Mux())
+	defer srv.Close()
+	post := func(body []byte) int {
+		resp, err := http.Post(srv.URL+"/", "application/json", bytes.NewReader(body))
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	assert.Equal(t, http.StatusNoContent, post(envelope(1, nil)))
+	assert.Equal(t, http.StatusServiceUnavailable, post(envelope(2, []byte("garbage"))), "nowhere to park: retried")
+	assert.Equal(t, http.StatusServiceUnavailable, post(envelope(3, []byte("garbage"))))
+	assert.Equal(t, 1, strings.Count(logs.String(), "without REJECT_TOPIC"), "one start-up warning")
+
+	client, err := memcachestore.NewClient([]string{mc.Addr()}, memcachestore.ClientOptions{})
+	require.NoError(t, err)
+	defer client.Close()
+	get := &memcachestore.Op{Key: memcachestore.Key("", "inventory.customers:1")}
+	client.Do(context.Background(), []*memcachestore.Op{get})
+	require.NoError(t, get.Err)
+	rec, err := memcachestore.ParseRecord(get.Value)
+	require.NoError(t, err)
+	assert.Equal(t, byte(memcachestore.KindRow), rec.Kind)
+	assert.Equal(t, `{"id":1,"email":"f@example.com"}`, string(rec.Row))
+
+	resp, err := http.Get(srv.URL + "/metrics")
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Contains(t, string(body), "\ncdc_apply_calls_total 1\n")
+	assert.Contains(t, string(body), "\ncdc_cas_races_total 0\n")
+
+	mc.Kill()
+	assert.Equal(t, http.StatusServiceUnavailable, post(envelope(4, nil)), "memcached down: retried")
+	mc.Restart()
+	assert.Equal(t, http.StatusNoContent, post(envelope(4, nil)))
+	require.NoError(t, svc.Close(context.Background()))
 }
