@@ -71,6 +71,13 @@ func (g *Generator) Batch(n int) [][]byte {
 	return out
 }
 
+// NextMessage returns the next event as the Pub/Sub message Debezium
+// publishes (data, ordering key), for transports other than push.
+func (g *Generator) NextMessage() changegen.Message {
+	g.n++
+	return g.cycle.Next()
+}
+
 // Next returns the next push envelope body: a create for a key's first
 // event, an update (with the before image) after that.
 func (g *Generator) Next() []byte {

@@ -3,15 +3,23 @@
 // pull), it applies the change stream to the cache until SIGTERM or SIGINT,
 // then drains and exits. It prints "worker listening on ADDR" once
 // /metrics and /healthz are served.
+//
+// PPROF_ADDR, when set (a loopback address such as 127.0.0.1:6060), also
+// serves net/http/pprof there, never on PORT, for profiling under load
+// (make bench -pull-cpuprofile uses it).
 package main
 
 import (
 	"context"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/cloudsql-cache/cloudsql-cache/worker"
 )
@@ -37,6 +45,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	w, err := worker.New(ctx, cfg, stdout)
 	if err != nil {
 		return err
+	}
+	if addr := getenv("PPROF_ADDR"); addr != "" {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("PPROF_ADDR: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = srv.Serve(ln) }()
+		defer srv.Close() // not graceful: a running profile would hold the exit
+		fmt.Fprintf(stderr, "worker serving net/http/pprof on http://%s/debug/pprof/\n", ln.Addr())
 	}
 	fmt.Fprintf(stderr, "worker listening on %s\n", w.Addr())
 	return w.Run(ctx)

@@ -79,6 +79,10 @@ type config struct {
 	evalCalls  int
 	procs      int // GOMAXPROCS of the started servers; 0 leaves it to Go
 	cpuprofile string
+	// pullEvents is the events of each pull point; pullProfile, when set,
+	// is where the pull worker's CPU profile goes.
+	pullEvents  int
+	pullProfile string
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -96,6 +100,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.evalCalls, "evalsha-n", 100000, "redis-benchmark EVALSHA calls")
 	fs.IntVar(&c.procs, "procs", 1, "GOMAXPROCS of the function, naive and empty-handler servers (0: Go's default); the load generator is not limited")
 	fs.StringVar(&c.cpuprofile, "cpuprofile", "", "only profile the function under the concurrency-50 load, writing the CPU profile here")
+	fs.IntVar(&c.pullEvents, "pull-n", 30000, "events per streaming-pull worker point")
+	fs.StringVar(&c.pullProfile, "pull-cpuprofile", "", "also write a CPU profile of the pull worker during its schema point here")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -189,15 +195,16 @@ type bencher struct {
 type point struct {
 	label      string
 	res        bench.LoadResult
-	cpuUs      float64 // server process CPU per answered event, µs
-	redisUs    float64 // Redis server CPU per answered event, µs
-	dataBytes  int     // mean Pub/Sub data bytes per event
-	perCall    float64 // changes per apply script call (function only; redis-benchmark: per EVALSHA)
-	evalPerSec float64 // redis-benchmark only: changes applied per second
+	cpuUs      float64    // server process CPU per answered event, µs
+	redisUs    float64    // Redis server CPU per answered event, µs
+	dataBytes  int        // mean Pub/Sub data bytes per event
+	perCall    float64    // changes per apply script call (function only; redis-benchmark: per EVALSHA)
+	evalPerSec float64    // redis-benchmark only: changes applied per second
+	pull       *pullPoint // pull worker rows only
 }
 
 func (b *bencher) all(ctx context.Context, stdout io.Writer) error {
-	bins, err := b.build(ctx, "./function/cmd", "./bench/naive", "./bench/floor")
+	bins, err := b.build(ctx, "./function/cmd", "./bench/naive", "./bench/floor", "./worker/cmd", "./cmd/pubsubfake")
 	if err != nil {
 		return err
 	}
@@ -292,6 +299,11 @@ func (b *bencher) all(ctx context.Context, stdout io.Writer) error {
 		return err
 	}
 
+	pullSchema, pullNoSchema, err := b.pullPoints(ctx, bins[3], bins[4])
+	if err != nil {
+		return err
+	}
+
 	fmt.Fprintf(stdout, "bench: events_per_sec=%.0f cpu_us_per_event=%.1f redis_cpu_us_per_event=%.1f redis_cpu_us_per_evalsha=%.1f p50_ms=%.2f p99_ms=%.2f naive_events_per_sec=%.0f redis_evalsha_per_sec=%.0f\n",
 		at50.res.EventsPerSec(), at50.cpuUs, at50.redisUs, eval.redisUs, ms(open.res.Quantile(0.5)), ms(open.res.Quantile(0.99)), naivePoint.res.EventsPerSec(), eval.evalPerSec)
 	fmt.Fprintf(stdout, "bench-noschema: events_per_sec=%.0f cpu_us_per_event=%.1f redis_cpu_us_per_event=%.1f\n",
@@ -300,6 +312,12 @@ func (b *bencher) all(ctx context.Context, stdout io.Writer) error {
 		floorPoint.cpuUs, at50.cpuUs-floorPoint.cpuUs, ms(floorOpen.res.Quantile(0.5)), ms(floorOpen.res.Quantile(0.99)))
 	fmt.Fprintf(stdout, "bench-redis: changes_per_call=%.1f redis_cpu_us_per_change_evalsha%d=%.1f evalsha%d_changes_per_sec=%.0f\n",
 		at50.perCall, evalBatch, eval8.redisUs, evalBatch, eval8.evalPerSec)
+
+	fmt.Fprintf(stdout, "bench-pull: events_per_sec=%.0f cpu_us_per_event=%.1f redis_cpu_us_per_event=%.1f changes_per_call=%.1f p99_ms=%.2f noschema_events_per_sec=%.0f noschema_cpu_us_per_event=%.1f noschema_redis_cpu_us_per_event=%.1f\n",
+		pullSchema.pull.perSec, pullSchema.cpuUs, pullSchema.redisUs, pullSchema.perCall, ms(pullSchema.pull.p99),
+		pullNoSchema.pull.perSec, pullNoSchema.cpuUs, pullNoSchema.redisUs)
+	fmt.Fprintf(stdout, "bench-pull-ratios: cpu_vs_push_saturation=%.2f redis_per_change_vs_evalsha1=%.2f (targets: at most 0.33 and 0.25)\n",
+		pullSchema.cpuUs/at50.cpuUs, pullSchema.redisUs/eval.redisUs)
 
 	if b.cfg.doc == "" {
 		return nil
@@ -313,7 +331,7 @@ func (b *bencher) all(ctx context.Context, stdout io.Writer) error {
 	if b.cfg.private {
 		desc.redis = "a private redis-server (-private-redis)"
 	}
-	table := sweepTable(time.Now(), desc, sweep, widePoint, noPoint, []point{open, naivePoint, floorPoint, floorOpen, eval, eval8})
+	table := sweepTable(time.Now(), desc, sweep, widePoint, noPoint, []point{open, naivePoint, floorPoint, floorOpen, eval, eval8, pullSchema, pullNoSchema})
 	updated, err := replaceSweep(old, table)
 	if err != nil {
 		return err
@@ -387,6 +405,11 @@ func sweepTable(now time.Time, d tableDesc, sweep []point, wide, noschema point,
 		perCall := ""
 		if p.perCall > 0 {
 			perCall = fmt.Sprintf("%.1f", p.perCall)
+		}
+		if p.pull != nil {
+			fmt.Fprintf(&s, "| %s | %.0f | %.2f | %.2f | %.1f | %.1f | %s | %.0f a batch, %.0f nacked |\n", p.label, p.pull.perSec,
+				ms(p.pull.p50), ms(p.pull.p99), p.cpuUs, p.redisUs, perCall, p.pull.batch, p.pull.nacked)
+			continue
 		}
 		if p.evalPerSec > 0 {
 			fmt.Fprintf(&s, "| %s | %.0f | | | | %.1f | %s | |\n", p.label, p.evalPerSec, p.redisUs, perCall)

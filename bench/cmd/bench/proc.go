@@ -25,6 +25,8 @@ type server struct {
 	done    chan struct{} // closed when the process has exited
 	stopped bool
 	metrics bool // serves the function's /metrics, with the store's counters
+	// pprofURL is the base URL of its net/http/pprof server, when it has one.
+	pprofURL string
 }
 
 // applyCounters reads the function's apply script calls and the changes
