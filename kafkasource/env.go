@@ -1,9 +1,9 @@
 package kafkasource
 
 import (
-	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 )
@@ -12,34 +12,37 @@ import (
 // configuration"): KAFKA_BROKERS, KAFKA_TOPICS or KAFKA_TOPIC_REGEX,
 // KAFKA_GROUP, KAFKA_MAX_BATCH, and the security ones (SecurityFromEnv).
 // The DLQ topic (KAFKA_DLQ_TOPIC) is the caller's: it picks the parker.
-func ConfigFromEnv(ctx context.Context, getenv func(string) string) (Config, error) {
+func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	cfg := Config{
 		Brokers:    splitList(getenv("KAFKA_BROKERS")),
 		Topics:     splitList(getenv("KAFKA_TOPICS")),
 		TopicRegex: getenv("KAFKA_TOPIC_REGEX"),
 		Group:      getenv("KAFKA_GROUP"),
+		Security:   SecurityFromEnv(getenv),
 	}
 	if len(cfg.Brokers) == 0 {
-		return cfg, errors.New("KAFKA_BROKERS is required with DELIVERY=kafka")
+		return cfg, errors.New("KAFKA_BROKERS: required with DELIVERY=kafka (host:port,...)")
 	}
 	switch {
 	case len(cfg.Topics) > 0 && cfg.TopicRegex != "":
-		return cfg, errors.New("set KAFKA_TOPICS or KAFKA_TOPIC_REGEX, not both")
+		return cfg, errors.New("KAFKA_TOPIC_REGEX: set it or KAFKA_TOPICS, not both")
 	case len(cfg.Topics) == 0 && cfg.TopicRegex == "":
-		return cfg, errors.New("KAFKA_TOPICS or KAFKA_TOPIC_REGEX is required with DELIVERY=kafka")
+		return cfg, errors.New("KAFKA_TOPICS: required with DELIVERY=kafka, unless KAFKA_TOPIC_REGEX is set")
+	case cfg.TopicRegex != "":
+		if _, err := regexp.Compile(cfg.TopicRegex); err != nil {
+			return cfg, fmt.Errorf("KAFKA_TOPIC_REGEX: %w", err)
+		}
 	}
 	if v := getenv("KAFKA_MAX_BATCH"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n <= 0 {
-			return cfg, fmt.Errorf("KAFKA_MAX_BATCH %q: want a positive integer", v)
+			return cfg, fmt.Errorf("KAFKA_MAX_BATCH: %q is not a positive number of records", v)
 		}
 		cfg.MaxBatch = n
 	}
-	opts, err := SecurityFromEnv(getenv).Opts(ctx)
-	if err != nil {
+	if err := cfg.Security.validate(); err != nil {
 		return cfg, err
 	}
-	cfg.Opts = opts
 	return cfg, nil
 }
 

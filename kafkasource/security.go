@@ -75,15 +75,28 @@ func (s Security) Opts(ctx context.Context) ([]kgo.Opt, error) {
 	return opts, nil
 }
 
-// mechanism returns the SASL mechanism, nil for none.
-func (s Security) mechanism(ctx context.Context) (sasl.Mechanism, error) {
-	var mech sasl.Mechanism
+// validate checks the settings that need no network.
+func (s Security) validate() error {
 	switch s.SASL {
-	case "", SASLNone:
+	case "", SASLNone, SASLOAuthBearer:
 	case SASLPlain:
 		if s.User == "" {
-			return nil, errors.New("kafka SASL plain needs a user (KAFKA_USER) and password (KAFKA_PASSWORD)")
+			return errors.New("KAFKA_USER: required with KAFKA_SASL=plain (and KAFKA_PASSWORD)")
 		}
+	default:
+		return fmt.Errorf("KAFKA_SASL: %q is neither none, plain nor oauthbearer", s.SASL)
+	}
+	return nil
+}
+
+// mechanism returns the SASL mechanism, nil for none.
+func (s Security) mechanism(ctx context.Context) (sasl.Mechanism, error) {
+	if err := s.validate(); err != nil {
+		return nil, err
+	}
+	var mech sasl.Mechanism
+	switch s.SASL {
+	case SASLPlain:
 		mech = plain.Auth{User: s.User, Pass: s.Password}.AsMechanism()
 	case SASLOAuthBearer:
 		token := s.Token
@@ -98,8 +111,6 @@ func (s Security) mechanism(ctx context.Context) (sasl.Mechanism, error) {
 			t, err := token(ctx)
 			return oauth.Auth{Token: t}, err
 		})
-	default:
-		return nil, fmt.Errorf("kafka SASL %q: want none, plain or oauthbearer", s.SASL)
 	}
 	return mech, nil
 }

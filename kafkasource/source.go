@@ -72,7 +72,10 @@ type Config struct {
 	// CommitInterval is how often finished offsets are committed in the
 	// background (they are also committed on revoke and on stop).
 	CommitInterval time.Duration
-	// Opts are more client options: TLS, SASL (see Security), timeouts.
+	// Security is TLS and SASL; New turns it into client options (for
+	// oauthbearer it finds the Google credentials then).
+	Security Security
+	// Opts are more client options (timeouts, tests' tuning).
 	Opts []kgo.Opt
 	// Logger gets rebalances, commit failures and retry episodes (never a
 	// line per record); default slog.Default().
@@ -98,7 +101,8 @@ type Source struct {
 	lagMu sync.Mutex
 	lag   map[topicPartition]*partitionLag // protected by lagMu
 
-	stats counters
+	stats     counters
+	connected atomic.Bool
 }
 
 type topicPartition struct {
@@ -130,6 +134,7 @@ func New(cfg Config) (*Source, error) {
 		owned:    make(map[topicPartition]bool),
 		lag:      make(map[topicPartition]*partitionLag),
 	}
+	s.connected.Store(true)
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -176,7 +181,11 @@ func New(cfg Config) (*Source, error) {
 	default:
 		return nil, errors.New("kafkasource: no topics and no topic regex")
 	}
-	opts = append(opts, cfg.Opts...)
+	sec, err := cfg.Security.Opts(context.Background())
+	if err != nil {
+		return nil, fmt.Errorf("kafkasource: %w", err)
+	}
+	opts = append(append(opts, sec...), cfg.Opts...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("kafkasource: %w", err)
@@ -191,12 +200,24 @@ func (s *Source) Client() *kgo.Client { return s.cl }
 // Ping checks that a broker answers (for health checks).
 func (s *Source) Ping(ctx context.Context) error { return s.cl.Ping(ctx) }
 
-// Run consumes until ctx is done or the client fails for good, then commits
-// what is finished, leaves the group and closes the client. Records of a
-// batch still unfinished when ctx ends are not committed: the next member
-// gets them again.
+// DrainTimeout bounds how long Run lets the core call in flight finish
+// after ctx ends (its changes are then committed); retries still pending
+// are abandoned at once.
+const DrainTimeout = 5 * time.Second
+
+// Run consumes until ctx is done or the client fails for good, then
+// finishes the core call in flight (DrainTimeout), commits what is
+// finished, leaves the group and closes the client. Records of a batch
+// still unfinished when ctx ends are not committed: the next member gets
+// them again.
 func (s *Source) Run(ctx context.Context, p Processor) error {
 	defer s.close()
+	// The core's context outlives ctx by DrainTimeout, so a stop does not
+	// fail the store call in flight.
+	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	stopDrain := context.AfterFunc(ctx, func() { time.AfterFunc(DrainTimeout, cancelWork) })
+	defer stopDrain()
 	var fetchErrs int
 	for {
 		fs := s.cl.PollRecords(ctx, s.maxBatch)
@@ -206,10 +227,12 @@ func (s *Source) Run(ctx context.Context, p Processor) error {
 		if fs.IsClientClosed() {
 			return errors.New("kafkasource: client closed")
 		}
+		failed := false
 		fs.EachError(func(topic string, partition int32, err error) {
 			if errors.Is(err, context.Canceled) {
 				return
 			}
+			failed = true
 			// franz-go retries fetches itself; one line per error episode.
 			if fetchErrs++; fetchErrs == 1 || fetchErrs%100 == 0 {
 				s.log.WarnContext(ctx, "kafka fetch failed", "topic", topic, "partition", partition,
@@ -218,13 +241,18 @@ func (s *Source) Run(ctx context.Context, p Processor) error {
 		})
 		s.noteHighWatermarks(fs)
 		recs := fs.Records()
+		s.connected.Store(!failed || len(recs) > 0)
 		if len(recs) == 0 {
 			continue
 		}
 		fetchErrs = 0
-		s.runBatch(ctx, p, recs)
+		s.runBatch(ctx, work, p, recs)
 	}
 }
+
+// Connected reports whether the last poll reached the brokers (true until a
+// poll reports errors only).
+func (s *Source) Connected() bool { return s.connected.Load() }
 
 // close commits the finished offsets and leaves the group.
 func (s *Source) close() {
@@ -239,7 +267,7 @@ func (s *Source) close() {
 // runBatch works one polled batch until every record is finished, or the
 // records still unfinished belong to partitions this member no longer owns,
 // or ctx ends.
-func (s *Source) runBatch(ctx context.Context, p Processor, recs []*kgo.Record) {
+func (s *Source) runBatch(ctx, work context.Context, p Processor, recs []*kgo.Record) {
 	s.procMu.Lock()
 	b := s.newBatch(recs)
 	s.cur = b
@@ -247,7 +275,7 @@ func (s *Source) runBatch(ctx context.Context, p Processor, recs []*kgo.Record) 
 	for attempt := 1; ; attempt++ {
 		if len(b.pending) > 0 {
 			msgs := b.messages(attempt)
-			verdicts := p.Process(ctx, msgs)
+			verdicts := p.Process(work, msgs)
 			b.record(verdicts)
 		}
 		s.markFinished(b)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/cloudsql-cache/cloudsql-cache/cdc"
 	"github.com/cloudsql-cache/cloudsql-cache/internal/svcenv"
+	"github.com/cloudsql-cache/cloudsql-cache/kafkasource"
 	"github.com/cloudsql-cache/cloudsql-cache/pubsubpull"
 )
 
@@ -60,6 +61,18 @@ type Config struct {
 
 	// Pull is the DELIVERY=pull settings.
 	Pull PullConfig
+	// Kafka is the DELIVERY=kafka settings.
+	Kafka KafkaConfig
+}
+
+// KafkaConfig is the Kafka transport's settings.
+type KafkaConfig struct {
+	// Source is the consumer group: brokers, topics or regex, group,
+	// batch size, TLS and SASL.
+	Source kafkasource.Config
+	// DLQTopic (KAFKA_DLQ_TOPIC) parks rejected messages in Kafka; empty:
+	// the reject topic or the Redis stream.
+	DLQTopic string
 }
 
 // PullConfig is the streaming-pull transport's settings.
@@ -90,6 +103,14 @@ type PullConfig struct {
 //	PUBSUB_SUBSCRIPTIONS  projects/P/subscriptions/S,... (DELIVERY=pull, required)
 //	PUBSUB_EMULATOR_HOST  host:port of a fake Pub/Sub (local runs and tests)
 //	PULL_MAX_OUTSTANDING  messages received and not yet acknowledged, per subscription, default 5000
+//	KAFKA_BROKERS         host:port,... (DELIVERY=kafka, required)
+//	KAFKA_TOPICS          topics to consume, comma-separated; or
+//	KAFKA_TOPIC_REGEX     a regular expression every consumed topic's whole name matches
+//	KAFKA_GROUP           consumer group, default cloudsql-cache
+//	KAFKA_MAX_BATCH       records per core call, default 1000
+//	KAFKA_TLS             1: TLS (Managed Kafka); KAFKA_CA_CERT: PEM file of a private CA
+//	KAFKA_SASL            none (default) | plain (KAFKA_USER, KAFKA_PASSWORD) | oauthbearer (Google credentials)
+//	KAFKA_DLQ_TOPIC       park rejected messages in this Kafka topic
 //
 // A bad setting is an error naming the variable.
 func FromEnv(getenv func(string) string) (Config, error) {
@@ -137,7 +158,8 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	case DeliveryPull:
 		c.Pull, err = pullFromEnv(getenv)
 	case DeliveryKafka:
-		// Engineer "kafka": read KAFKA_* into a KafkaConfig here.
+		c.Kafka.Source, err = kafkasource.ConfigFromEnv(getenv)
+		c.Kafka.DLQTopic = getenv("KAFKA_DLQ_TOPIC")
 	}
 	return c, err
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/cloudsql-cache/cloudsql-cache/debezium"
 	"github.com/cloudsql-cache/cloudsql-cache/internal/svcenv"
+	"github.com/cloudsql-cache/cloudsql-cache/kafkasource"
 	"github.com/cloudsql-cache/cloudsql-cache/metrics"
 	"github.com/cloudsql-cache/cloudsql-cache/pipeline"
 	"github.com/cloudsql-cache/cloudsql-cache/pubsubpark"
@@ -116,6 +117,19 @@ func New(ctx context.Context, cfg Config, stdout io.Writer, opts ...Option) (w *
 		w.closers = append(w.closers, func() error { pub.Stop(); return ps.Close() })
 		parker = pubsubpark.New(pub)
 	}
+	// The Kafka client exists before the core: the DLQ parker produces with it.
+	var kafka *kafkasource.Source
+	if cfg.Delivery == DeliveryKafka {
+		kc := cfg.Kafka.Source
+		kc.Logger = w.log
+		if kafka, err = kafkasource.New(kc); err != nil {
+			return nil, fmt.Errorf("KAFKA_BROKERS: %w", err)
+		}
+		w.closers = append(w.closers, func() error { kafka.Client().Close(); return nil })
+		if cfg.Kafka.DLQTopic != "" {
+			parker = kafkasource.NewDLQParker(kafka.Client(), cfg.Kafka.DLQTopic)
+		}
+	}
 	w.core = pipeline.New(pipeline.Config{Decoder: debezium.NewDecoder(cfg.Cache), Store: w.store,
 		Parker: parker, Metrics: w.metrics, Logger: w.log})
 
@@ -130,8 +144,7 @@ func New(ctx context.Context, cfg Config, stdout io.Writer, opts ...Option) (w *
 			Subscriptions: cfg.Pull.Subscriptions, Processor: w.core,
 			MaxOutstanding: cfg.Pull.MaxOutstanding, Logger: w.log})
 	case DeliveryKafka:
-		// Engineer "kafka": build the kafkasource transport over w.core here.
-		return nil, fmt.Errorf("DELIVERY: %s is not built into this worker yet", cfg.Delivery)
+		w.src = &kafkaTransport{src: kafka, core: w.core, log: w.summaryLog, interval: cfg.SummaryInterval}
 	default:
 		return nil, fmt.Errorf("DELIVERY: %q unknown", cfg.Delivery)
 	}

@@ -153,6 +153,10 @@ func TestBadConfigurationNamesTheSetting(t *testing.T) {
 		"DELIVERY=pull PUBSUB_SUBSCRIPTIONS=projects/p/subscriptions/s REDIS_URL=http://x":     "REDIS_URL",
 		"DELIVERY=pull PUBSUB_SUBSCRIPTIONS=projects/p/subscriptions/s REJECT_TOPIC=t":         "REJECT_TOPIC",
 		"DELIVERY=pull PUBSUB_SUBSCRIPTIONS=projects/p/subscriptions/s PORT=http":              "PORT",
+		"DELIVERY=kafka":                                               "KAFKA_BROKERS",
+		"DELIVERY=kafka KAFKA_BROKERS=a:1":                             "KAFKA_TOPICS",
+		"DELIVERY=kafka KAFKA_BROKERS=a:1 KAFKA_TOPIC_REGEX=(":         "KAFKA_TOPIC_REGEX",
+		"DELIVERY=kafka KAFKA_BROKERS=a:1 KAFKA_TOPICS=t KAFKA_SASL=x": "KAFKA_SASL",
 	} {
 		vars := map[string]string{}
 		for _, kv := range regexp.MustCompile(`\S+`).FindAllString(env, -1) {
