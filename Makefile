@@ -1,7 +1,9 @@
 # cloudsql-cache: `make run` runs the pipeline locally, `make test` tests it.
 GO ?= go
 PORT ?= 8080
-REDIS_URL ?= redis://127.0.0.1:6379/0
+# make run's cache: DB 15 of the local Redis, kept for local runs (the run deletes its prefix's keys
+# there first). Not $REDIS_URL, which may name a Redis that holds other data.
+RUN_REDIS ?= redis://127.0.0.1:6379/15
 
 .PHONY: test run services vet fuzz bench bench-go lint tf-test
 
@@ -11,11 +13,12 @@ test: services
 	$(GO) test -race -count=1 ./...
 
 ## run: stream generated Debezium changes end to end (generator -> in-process Pub/Sub -> push
-## bridge -> the push function -> Redis, prefix local:) with a live progress line; Ctrl-C stops.
-## EVENTS=N stops once N changes are applied and prints the summary; RUN_FLAGS passes more flags.
+## bridge -> the push function -> Redis DB 15, prefix local:) with a live progress line; Ctrl-C
+## stops publishing, drains, prints the summary and exits 0. EVENTS=N stops once N changes are
+## applied; RUN_FLAGS passes more flags.
 EVENTS ?= 0
 run: services
-	$(GO) run ./cmd/cachectl run -redis $(REDIS_URL) -events $(EVENTS) $(RUN_FLAGS)
+	$(GO) run ./cmd/cachectl run -redis $(RUN_REDIS) -events $(EVENTS) $(RUN_FLAGS)
 
 services:
 	@bash scripts/services.sh

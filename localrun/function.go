@@ -77,6 +77,10 @@ func (f *Function) Start(ctx context.Context) error {
 	}
 	cmd := exec.Command(f.Bin)
 	cmd.Env = append(append(os.Environ(), f.Env...), "PORT="+strconv.Itoa(f.Port))
+	// A process group of its own: Ctrl-C in the terminal reaches the run,
+	// which drains through the function before stopping it, not the
+	// function itself.
+	cmd.SysProcAttr = childProcAttr()
 	out := f.Output
 	if out == nil {
 		out = io.Discard

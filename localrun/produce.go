@@ -25,6 +25,10 @@ type ProduceOptions struct {
 	// Published, when set, is called after each publish with the change
 	// messages published so far (malformed ones not included).
 	Published func(n int)
+	// Cuts, when set, receives requests for a consistent cut (cut.go),
+	// served between publishes; Settled reports the backlog drained.
+	Cuts    <-chan *cut
+	Settled func() bool
 }
 
 // Produced is what a producer published.
@@ -49,9 +53,9 @@ type Publisher interface {
 }
 
 // Produce publishes the generator's messages until opts.Events are out or
-// ctx is done. backlog reports the queue's pending count (the bridge's, or
-// the Kafka group's lag). The generator and its random choices stay on this
-// goroutine.
+// ctx is done, and serves cuts (opts.Cuts) between publishes. backlog
+// reports the queue's pending count (the bridge's, or the Kafka group's
+// lag). The generator and its random choices stay on this goroutine.
 func Produce(ctx context.Context, gen *changegen.Generator, ps Publisher, backlog func() int64,
 	opts ProduceOptions) (Produced, error) {
 	if opts.MaxBacklog <= 0 {
@@ -67,6 +71,15 @@ func Produce(ctx context.Context, gen *changegen.Generator, ps Publisher, backlo
 		return pushbridge.Message{Topic: m.Topic, Data: m.Data, OrderingKey: m.OrderingKey, Attributes: m.Attributes}
 	}
 	for opts.Events == 0 || p.Changes < opts.Events {
+		if ctx.Err() != nil {
+			break
+		}
+		select {
+		case c := <-opts.Cuts:
+			c.hold(ctx, opts.Settled, func(path string) error { return writeExpected(gen, path) })
+			continue
+		default:
+		}
 		// How many may go now: the rate's allowance and the backlog's room.
 		n := publishBatch
 		if opts.Rate > 0 {
@@ -81,6 +94,8 @@ func Produce(ctx context.Context, gen *changegen.Generator, ps Publisher, backlo
 			case <-ctx.Done():
 				p.Finished = time.Now()
 				return p, nil
+			case c := <-opts.Cuts:
+				c.hold(ctx, opts.Settled, func(path string) error { return writeExpected(gen, path) })
 			case <-tick.C:
 			}
 			continue
@@ -98,12 +113,11 @@ func Produce(ctx context.Context, gen *changegen.Generator, ps Publisher, backlo
 				malformed = append(malformed, true)
 			}
 		}
-		ids, err := ps.Publish(ctx, batch)
+		// A batch once started is published whole: stopping (ctx) takes
+		// effect between batches, so no message is left half-published, on
+		// the server but not counted, when the run stops and drains.
+		ids, err := ps.Publish(context.WithoutCancel(ctx), batch)
 		if err != nil {
-			if ctx.Err() != nil {
-				p.Finished = time.Now()
-				return p, nil
-			}
 			return p, err
 		}
 		for i, id := range ids {

@@ -42,12 +42,26 @@ type Config struct {
 	FunctionBin string
 	// Port is the function's port; 0 picks a free one.
 	Port int
-	// BridgeAddr, when set, serves the bridge's counters at /bridge there
-	// (for `cachectl status -bridge`).
-	BridgeAddr string
+	// ControlAddr, when set, serves the run's control endpoint there:
+	// /bridge (the bridge's counters, for `cachectl status`) and /cut (a
+	// consistent cut, for `cachectl verify` during the run).
+	ControlAddr string
 	// ExpectedPath, when set, receives the generator's final state (JSON
 	// lines) for `cachectl verify`.
 	ExpectedPath string
+	// StatePath, when set, is the state file (State) through which other
+	// commands find the run.
+	StatePath string
+	// DrainTimeout bounds the drain after ctx is done (default 10 s).
+	DrainTimeout time.Duration
+	// Abort, when it closes or receives, ends a drain at once.
+	Abort <-chan struct{}
+	// Live refreshes the progress line in place (a terminal); otherwise a
+	// progress line is printed every LogInterval.
+	Live bool
+	// Command is how the summary's hints name cachectl ("cachectl", or
+	// "go run ./cmd/cachectl").
+	Command string
 	// WorkDir holds the config file, the function binary and its log; ""
 	// makes a temporary one.
 	WorkDir string
@@ -55,14 +69,26 @@ type Config struct {
 	Out io.Writer
 }
 
-// Summary is what a run did.
+// DefaultDrainTimeout bounds the drain after Ctrl-C.
+const DefaultDrainTimeout = 10 * time.Second
+
+// LogInterval is how often a progress line is printed when not Live.
+const LogInterval = 5 * time.Second
+
+// Summary is what a run did. It adds up: Published = Applied + Stale +
+// Ignored + Rejected + DeadLettered + Pending, every message counted once
+// (the bridge is paused while the counters are read, and the function
+// counts an outcome before it answers).
 type Summary struct {
 	// Published counts messages published.
 	Published int64
 	// Applied counts changes written (rows and tombstones); Stale, Ignored
 	// and Rejected the other outcomes, from the function's metrics.
 	Applied, Stale, Ignored, Rejected uint64
-	// Pending is the bridge's backlog at the end.
+	// DeadLettered counts messages that failed every delivery attempt.
+	DeadLettered int64
+	// Pending is the bridge's backlog at the end: published, not yet
+	// acknowledged or dead-lettered.
 	Pending int64
 	// LagP50 and LagP99 are quantiles of the pipeline lag (apply time minus
 	// the envelope's ts_ms) over the run.
@@ -77,9 +103,9 @@ type Summary struct {
 
 // String formats the summary line `make run` ends with.
 func (s Summary) String() string {
-	return fmt.Sprintf("summary: published=%d applied=%d stale=%d ignored=%d rejected=%d pending=%d "+
+	return fmt.Sprintf("summary: published=%d applied=%d stale=%d ignored=%d rejected=%d dead_lettered=%d pending=%d "+
 		"lag_p50_ms=%s lag_p99_ms=%s events_per_sec=%.0f bytes_per_event=%.0f",
-		s.Published, s.Applied, s.Stale, s.Ignored, s.Rejected, s.Pending,
+		s.Published, s.Applied, s.Stale, s.Ignored, s.Rejected, s.DeadLettered, s.Pending,
 		millis(s.LagP50), millis(s.LagP99), s.EventsPerSec, s.BytesPerEvent)
 }
 
@@ -89,14 +115,15 @@ func millis(d time.Duration) string {
 
 func summarize(st pushbridge.Stats, t Totals, p Produced, elapsed time.Duration) Summary {
 	s := Summary{
-		Published: st.Published,
-		Applied:   t.Applied(),
-		Stale:     t.Outcomes[cdc.OutcomeStale],
-		Ignored:   t.Outcomes[cdc.OutcomeIgnored],
-		Rejected:  t.Outcomes[cdc.OutcomeRejected],
-		Pending:   st.Pending,
-		LagP50:    t.Lag.Quantile(0.5),
-		LagP99:    t.Lag.Quantile(0.99),
+		Published:    st.Published,
+		Applied:      t.Applied(),
+		Stale:        t.Outcomes[cdc.OutcomeStale],
+		Ignored:      t.Outcomes[cdc.OutcomeIgnored],
+		Rejected:     t.Outcomes[cdc.OutcomeRejected],
+		DeadLettered: st.DeadLettered,
+		Pending:      st.Pending,
+		LagP50:       t.Lag.Quantile(0.5),
+		LagP99:       t.Lag.Quantile(0.99),
 	}
 	if elapsed > 0 {
 		s.EventsPerSec = float64(t.Handled()) / elapsed.Seconds()
@@ -148,15 +175,22 @@ func ClearPrefix(ctx context.Context, rdb *redis.Client, prefix string) (int, er
 	return n, flush()
 }
 
-// progressInterval is how often the progress line refreshes.
+// progressInterval is how often the progress is sampled (and the live line
+// refreshed).
 const progressInterval = 500 * time.Millisecond
 
 // Run runs the local pipeline until cfg.Events changes are applied or ctx
-// is done, printing a refreshing progress line and the summary to cfg.Out.
+// is done, printing progress and the summary to cfg.Out. When ctx is done it
+// stops publishing, lets what is published drain (at most cfg.DrainTimeout,
+// or until cfg.Abort), and returns the summary with a nil error: stopping a
+// run is how it ends.
 func Run(ctx context.Context, cfg Config) (Summary, error) {
 	out := cfg.Out
 	if out == nil {
 		out = io.Discard
+	}
+	if cfg.DrainTimeout <= 0 {
+		cfg.DrainTimeout = DefaultDrainTimeout
 	}
 	work := cfg.WorkDir
 	if work == "" {
@@ -219,7 +253,9 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	}
 	defer fn.Stop()
 
-	ps, err := pushbridge.NewPubSub(ctx, "local")
+	// The pipeline runs on contexts of its own: ctx ending (Ctrl-C) stops
+	// the producer, while the bridge goes on delivering what is published.
+	ps, err := pushbridge.NewPubSub(context.WithoutCancel(ctx), "local")
 	if err != nil {
 		return Summary{}, err
 	}
@@ -230,97 +266,185 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	if err != nil {
 		return Summary{}, err
 	}
-	runCtx, stop := context.WithCancel(ctx)
-	defer stop()
+	bridgeCtx, stopBridge := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBridge()
 	bridgeDone := make(chan struct{})
 	go func() {
 		defer close(bridgeDone)
-		_ = bridge.Run(runCtx)
+		_ = bridge.Run(bridgeCtx)
 	}()
-	defer func() { stop(); <-bridgeDone }()
+	defer func() { stopBridge(); <-bridgeDone }()
 
-	bridgeURL := ""
-	if cfg.BridgeAddr != "" {
-		ln, err := net.Listen("tcp", cfg.BridgeAddr)
+	cuts := make(chan *cut)
+	control := ""
+	if cfg.ControlAddr != "" {
+		ln, err := net.Listen("tcp", cfg.ControlAddr)
 		if err != nil {
-			return Summary{}, fmt.Errorf("bridge endpoint: %w", err)
+			return Summary{}, fmt.Errorf("control endpoint: %w", err)
 		}
 		mux := http.NewServeMux()
 		mux.Handle("GET /bridge", bridge)
+		mux.Handle("GET /cut", serveCut(cuts, work))
 		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = srv.Serve(ln) }()
 		defer srv.Close()
-		bridgeURL = "http://" + ln.Addr().String() + "/bridge"
+		control = "http://" + ln.Addr().String()
 	}
-	fmt.Fprintf(out, "redis %s prefix %q (cleared %d keys); function %s (log %s); bridge %s; %s messages\n",
-		cfg.RedisURL, cfg.Prefix, cleared, fn.URL(), logPath, firstNonEmpty(bridgeURL, "in-process"), format)
+	state := State{PID: os.Getpid(), Redis: cfg.RedisURL, Prefix: cfg.Prefix, Control: control, Started: time.Now().UTC()}
+	if cfg.StatePath != "" {
+		if err := WriteState(cfg.StatePath, state); err != nil {
+			return Summary{}, err
+		}
+	}
+	fmt.Fprintf(out, "cache %s, prefix %q (cleared %d keys); function %s (log %s); control %s; %s messages\n",
+		cfg.RedisURL, cfg.Prefix, cleared, fn.URL(), logPath, firstNonEmpty(control, "off"), format)
+	stopHow := "Ctrl-C to stop"
+	if cfg.Events > 0 {
+		stopHow = fmt.Sprintf("stops after %d changes; Ctrl-C to stop sooner", cfg.Events)
+	}
+	fmt.Fprintf(out, "%s (publishing stops, what is published drains for up to %s, then a summary)\n", stopHow, cfg.DrainTimeout)
 
 	type result struct {
 		Produced
 		err error
 	}
+	prodCtx, stopProducing := context.WithCancel(ctx)
+	defer stopProducing()
 	produced := make(chan result, 1)
 	go func() {
-		p, err := Produce(runCtx, gen, ps, func() int64 { return bridge.Stats().Pending },
-			ProduceOptions{Events: cfg.Events, Rate: cfg.Rate, MaxBacklog: 300})
+		p, err := Produce(prodCtx, gen, ps, func() int64 { return bridge.Stats().Pending },
+			ProduceOptions{Events: cfg.Events, Rate: cfg.Rate, MaxBacklog: 300, Cuts: cuts, Settled: bridge.Idle})
 		produced <- result{p, err}
 	}()
 
 	client := &http.Client{Timeout: 5 * time.Second}
+	p := progress{out: out, live: cfg.Live}
+	start := time.Now()
+	var prod *result
 	tick := time.NewTicker(progressInterval)
 	defer tick.Stop()
-	start := time.Now()
-	var prev, last Totals
-	var prod *result
-	lineLen := 0
-	for {
+	for prod == nil || cfg.Events == 0 || !bridge.Idle() {
+		var doneCuts <-chan *cut // cuts are the producer's while it runs, then served here
+		if prod != nil {
+			doneCuts = cuts
+		}
 		select {
 		case <-ctx.Done():
 		case r := <-produced:
 			prod = &r
 			if r.err != nil {
-				return summarize(bridge.Stats(), last, r.Produced, time.Since(start)), r.err
+				return summarize(bridge.Stats(), p.last, r.Produced, time.Since(start)), r.err
 			}
 			continue
+		case c := <-doneCuts:
+			c.hold(ctx, bridge.Idle, func(path string) error { return writeExpected(gen, path) })
+			continue
 		case <-tick.C:
+			p.sample(ctx, client, fn.URL(), bridge.Stats())
+			continue
 		}
-		if t, err := Scrape(ctx, client, fn.URL()); err == nil {
-			prev, last = last, t
-		}
-		st := bridge.Stats()
-		line := progressLine(st, last, prev, progressInterval)
-		fmt.Fprintf(out, "\r%-*s", lineLen, line)
-		lineLen = len(line)
-		finished := prod != nil && cfg.Events > 0 && bridge.Idle()
-		if ctx.Err() != nil || finished {
-			break
-		}
+		break
 	}
-	stop()
-	<-bridgeDone
+	stopProducing()
 	if prod == nil {
 		r := <-produced // the generator is the producer's until it returns
 		prod = &r
 	}
-	// The last scrape after the bridge stopped counts every answered push.
-	if t, err := Scrape(context.Background(), client, fn.URL()); err == nil {
-		last = t
+	if ctx.Err() != nil {
+		p.end()
+		fmt.Fprintf(out, "stopping: publishing stopped, draining %d pending (up to %s; Ctrl-C again to stop now)\n",
+			bridge.Stats().Pending, cfg.DrainTimeout)
+		drain(bridge, cfg.DrainTimeout, cfg.Abort, tick.C, func() { p.sample(context.Background(), client, fn.URL(), bridge.Stats()) })
 	}
-	sum := summarize(bridge.Stats(), last, prod.Produced, time.Since(start))
-	fmt.Fprintf(out, "\n%s\n", sum)
+	// Paused, the bridge has no POST in flight and has counted every answer,
+	// so its counters and the function's agree.
+	bridge.Pause()
+	st := bridge.Stats()
+	if t, err := Scrape(context.Background(), client, fn.URL()); err == nil {
+		p.last = t
+	}
+	stopBridge()
+	bridge.Resume()
+	<-bridgeDone
+	sum := summarize(st, p.last, prod.Produced, time.Since(start))
+	p.end()
+	fmt.Fprintln(out, sum)
 	var errs []error
 	if cfg.ExpectedPath != "" {
-		if err := writeExpected(gen, cfg.ExpectedPath); err != nil {
+		switch {
+		case sum.Pending != 0 || sum.DeadLettered != 0:
+			fmt.Fprintf(out, "expected state not written: %d changes are not in the cache (pending or dead-lettered), so it would not match\n",
+				sum.Pending+sum.DeadLettered)
+		default:
+			if err := writeExpected(gen, cfg.ExpectedPath); err != nil {
+				errs = append(errs, err)
+				break
+			}
+			state.Expected = cfg.ExpectedPath
+			fmt.Fprintf(out, "expected state: %s (check it: %s verify)\n", cfg.ExpectedPath, firstNonEmpty(cfg.Command, "cachectl"))
+		}
+	}
+	if cfg.StatePath != "" {
+		state.Ended = time.Now().UTC()
+		if err := WriteState(cfg.StatePath, state); err != nil {
 			errs = append(errs, err)
-		} else {
-			fmt.Fprintf(out, "expected state: %s (check: go run ./cmd/cachectl verify -prefix %s -expected %s)\n",
-				cfg.ExpectedPath, cfg.Prefix, cfg.ExpectedPath)
 		}
 	}
 	if err := fn.Stop(); err != nil {
 		errs = append(errs, err)
 	}
 	return sum, errors.Join(errs...)
+}
+
+// drain waits until the bridge has nothing pending, at most timeout, or
+// until abort; sample is called on every tick.
+func drain(bridge *pushbridge.Bridge, timeout time.Duration, abort <-chan struct{}, tick <-chan time.Time, sample func()) {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for !bridge.Idle() {
+		select {
+		case <-deadline.C:
+			return
+		case <-abort:
+			return
+		case <-tick:
+			sample()
+		}
+	}
+}
+
+// progress prints the progress line: refreshed in place on a terminal
+// (live), else one line every LogInterval, so a log gets lines, not one
+// line of carriage returns.
+type progress struct {
+	out        io.Writer
+	live       bool
+	prev, last Totals
+	lineLen    int       // length of the live line on screen, 0 when none
+	printed    time.Time // when the last non-live line was printed
+}
+
+func (p *progress) sample(ctx context.Context, client *http.Client, url string, st pushbridge.Stats) {
+	if t, err := Scrape(ctx, client, url); err == nil {
+		p.prev, p.last = p.last, t
+	}
+	line := progressLine(st, p.last, p.prev, progressInterval)
+	switch {
+	case p.live:
+		fmt.Fprintf(p.out, "\r%-*s", p.lineLen, line)
+		p.lineLen = len(line)
+	case time.Since(p.printed) >= LogInterval:
+		fmt.Fprintln(p.out, line)
+		p.printed = time.Now()
+	}
+}
+
+// end finishes the live line, so what follows starts on a line of its own.
+func (p *progress) end() {
+	if p.lineLen > 0 {
+		fmt.Fprintln(p.out)
+		p.lineLen = 0
+	}
 }
 
 func writeExpected(gen *changegen.Generator, path string) error {

@@ -90,7 +90,7 @@ type Delivery struct {
 
 // Stats are the bridge's counters.
 type Stats struct {
-	// Published counts messages the server confirmed.
+	// Published counts messages published (PubSub.Published).
 	Published int64 `json:"published"`
 	// Delivered counts POSTs answered or failed, duplicates included.
 	Delivered int64 `json:"delivered"`
@@ -370,8 +370,14 @@ func (b *Bridge) worker(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		}
+		// The gate is held from the POST until its outcome is counted, so
+		// once Pause returns the counters agree with what the endpoint
+		// answered. What may block on other workers (release, retries)
+		// runs after it.
+		b.gate.RLock()
 		code, err := b.post(ctx, d)
 		if ctx.Err() != nil && err != nil {
+			b.gate.RUnlock()
 			return // shutting down: Pub/Sub keeps the message
 		}
 		ok := err == nil && code >= 200 && code < 300
@@ -380,6 +386,7 @@ func (b *Bridge) worker(ctx context.Context) {
 			obs(Delivery{Subscription: d.sub.id, MessageID: d.msg.GetMessage().GetMessageId(),
 				Attempt: d.attempt, Duplicate: d.dup, Status: code, Err: err})
 		}
+		deadLetter := !d.dup && !ok && d.attempt >= b.cfg.MaxDeliveryAttempts
 		switch {
 		case d.dup:
 			b.duplicates.Add(1)
@@ -387,6 +394,15 @@ func (b *Bridge) worker(ctx context.Context) {
 		case ok:
 			b.acked.Add(1)
 			b.ack(d)
+		case deadLetter:
+			b.deadLetter(ctx, d)
+		default:
+			b.retried.Add(1)
+		}
+		b.gate.RUnlock()
+		switch {
+		case d.dup:
+		case ok:
 			b.release(ctx, d)
 			if b.cfg.Faults.Duplicate > 0 && b.chance(b.cfg.Faults.Duplicate) {
 				b.dupPending.Add(1)
@@ -398,11 +414,9 @@ func (b *Bridge) worker(ctx context.Context) {
 					}
 				})
 			}
-		case d.attempt >= b.cfg.MaxDeliveryAttempts:
-			b.deadLetter(ctx, d)
+		case deadLetter:
 			b.release(ctx, d)
 		default:
-			b.retried.Add(1)
 			time.AfterFunc(b.backoff(d.attempt), func() {
 				b.nack(ctx, d)
 				b.release(ctx, d)
@@ -566,8 +580,6 @@ func (b *Bridge) post(ctx context.Context, d *delivery) (int, error) {
 		Data: m.GetData(), Attributes: m.GetAttributes(), ID: m.GetMessageId(),
 		PublishTime: m.GetPublishTime().AsTime(), OrderingKey: m.GetOrderingKey(),
 	}, d.attempt)
-	b.gate.RLock()
-	defer b.gate.RUnlock()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.cfg.Endpoint, bytes.NewReader(body))
 	if err != nil {
 		return 0, err

@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
 
 	"github.com/cloudsql-cache/cloudsql-cache/internal/pushtest"
 )
@@ -308,4 +309,52 @@ func TestAppendEnvelope(t *testing.T) {
 	body = AppendEnvelope(nil, "s", PushMessage{ID: "m2", PublishTime: pt}, 0)
 	assert.JSONEq(t, `{"message":{"data":"","attributes":{},"messageId":"m2","message_id":"m2",`+
 		`"publishTime":"2024-05-01T13:04:05.123456789Z","publish_time":"2024-05-01T13:04:05.123456789Z"},"subscription":"s"}`, string(body))
+}
+
+// TestPendingNeverNegative samples the backlog while the server's publish
+// confirmations arrive late: the bridge pulls and acknowledges a message as
+// soon as the server holds it, before its publisher hears back, so counting
+// a message as published only on its confirmation made pending negative.
+func TestPendingNeverNegative(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	slowConfirm := grpc.WithUnaryInterceptor(func(ctx context.Context, method string, req, reply any,
+		cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		err := invoker(ctx, method, req, reply, cc, opts...)
+		if strings.HasSuffix(method, "/Publish") {
+			time.Sleep(200 * time.Millisecond) // the message is on the server, the publisher waits
+		}
+		return err
+	})
+	ps, err := newPubSub(ctx, "local", slowConfirm)
+	require.NoError(t, err)
+	defer ps.Close()
+	srv := httptest.NewServer(&endpoint{})
+	defer srv.Close()
+	b, err := New(ctx, Config{PubSub: ps, Topics: []string{"t"}, Endpoint: srv.URL, Concurrency: 4})
+	require.NoError(t, err)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = b.Run(ctx)
+	}()
+	defer func() { cancel(); <-done }()
+
+	var published atomic.Bool
+	lowest := make(chan int64, 1)
+	go func() {
+		low := int64(0)
+		for !published.Load() {
+			low = min(low, b.Stats().Pending)
+		}
+		lowest <- low
+	}()
+	for range 3 {
+		_, err := ps.Publish(ctx, []Message{{Topic: "t", Data: []byte("x")}})
+		require.NoError(t, err)
+	}
+	waitIdle(t, b)
+	published.Store(true)
+	assert.Equal(t, int64(0), <-lowest, "the lowest backlog sampled")
+	assert.Equal(t, int64(3), b.Stats().Published)
 }

@@ -36,7 +36,12 @@ type PubSub struct {
 	client  *pubsub.Client
 	project string
 
-	published atomic.Int64 // messages whose publish the server confirmed
+	// published counts messages handed to the server, less those whose
+	// publish failed. It is raised before the publish, not on its
+	// confirmation: the bridge can pull and acknowledge a message before its
+	// publisher hears back, and a backlog of published minus acknowledged
+	// must never go negative.
+	published atomic.Int64
 
 	mu         sync.Mutex                   // guards publishers
 	publishers map[string]*pubsub.Publisher // by topic ID
@@ -56,11 +61,22 @@ type Message struct {
 
 // NewPubSub starts a fake Pub/Sub server for project and connects a client.
 func NewPubSub(ctx context.Context, project string) (*PubSub, error) {
+	return newPubSub(ctx, project)
+}
+
+// newPubSub is NewPubSub with more options for the client's connection
+// (tests slow its responses down).
+func newPubSub(ctx context.Context, project string, dial ...grpc.DialOption) (*PubSub, error) {
 	srv := pstest.NewServer()
-	client, err := pubsub.NewClient(ctx, project,
+	opts := []option.ClientOption{
 		option.WithEndpoint(srv.Addr),
 		option.WithoutAuthentication(),
-		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
+		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())),
+	}
+	for _, d := range dial {
+		opts = append(opts, option.WithGRPCDialOption(d))
+	}
+	client, err := pubsub.NewClient(ctx, project, opts...)
 	if err != nil {
 		srv.Close()
 		return nil, fmt.Errorf("pubsub client: %w", err)
@@ -91,6 +107,7 @@ func (p *PubSub) CreateTopic(ctx context.Context, id string) error {
 // Publish publishes msgs, batched by the client, and waits for every
 // confirmation. It returns the server's message IDs in the order of msgs.
 func (p *PubSub) Publish(ctx context.Context, msgs []Message) ([]string, error) {
+	p.published.Add(int64(len(msgs)))
 	results := make([]*pubsub.PublishResult, len(msgs))
 	for i, m := range msgs {
 		results[i] = p.publisher(m.Topic).Publish(ctx, &pubsub.Message{
@@ -102,18 +119,19 @@ func (p *PubSub) Publish(ctx context.Context, msgs []Message) ([]string, error) 
 	for i, r := range results {
 		id, err := r.Get(ctx)
 		if err != nil {
+			p.published.Add(-1)
 			if firstErr == nil {
 				firstErr = fmt.Errorf("publish to %s: %w", msgs[i].Topic, err)
 			}
 			continue
 		}
 		ids[i] = id
-		p.published.Add(1)
 	}
 	return ids, firstErr
 }
 
-// Published returns how many messages the server has confirmed.
+// Published returns how many messages were published: handed to the server
+// and not failed (a publish still waiting for its confirmation counts).
 func (p *PubSub) Published() int64 { return p.published.Load() }
 
 func (p *PubSub) publisher(topic string) *pubsub.Publisher {

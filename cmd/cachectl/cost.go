@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -69,14 +68,11 @@ func runCost(_ context.Context, args []string, _ func(string) string, stdout, st
 	fs.Float64Var(&in.KafkaVCPU, "kafka-vcpu", 0, "Managed Kafka vCPUs (default: the smallest cluster that carries the load, at least 3)")
 	fs.Float64Var(&in.KafkaGiB, "kafka-gib", 0, "Managed Kafka RAM in GiB (default: 1 GiB a vCPU)")
 	fs.Float64Var(&in.RetentionHours, "retention-hours", 24, "Kafka topic retention")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return errUsage
-		}
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("cost: unexpected argument %q", fs.Arg(0))
+		return usagef("cost: unexpected argument %q", fs.Arg(0))
 	}
 	switch *logs {
 	case "on":

@@ -25,14 +25,11 @@ func runLoad(ctx context.Context, args []string, _ func(string) string, stdout, 
 	schema := fs.Bool("schema", true, "schema-enveloped events (false: schemas.enable=false)")
 	keys := fs.Int("keys", 10000, "distinct rows, cycled")
 	startPos := fs.Uint64("start-pos", uint64(time.Now().Unix())*1000, "binlog position of the first event (above earlier runs' so changes apply)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return errUsage
-		}
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("load: unexpected argument %q", fs.Arg(0))
+		return usagef("load: unexpected argument %q", fs.Arg(0))
 	}
 	if *conc == 0 && *rate == 0 {
 		*conc = 50

@@ -7,6 +7,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -32,25 +33,75 @@ var commands = map[string]command{
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "cachectl:", err)
-		os.Exit(1)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	if code := exitCode(err); code != 0 {
+		if !errors.Is(err, errUsage) {
+			fmt.Fprintln(os.Stderr, "cachectl:", err)
+		}
+		os.Exit(code)
 	}
 }
 
-// errUsage is returned after the usage text has been printed.
+// errUsage is returned after the usage text has been printed for a missing
+// command.
 var errUsage = errors.New("usage")
 
+// usageError is a command line that cannot run (an unknown command or flag,
+// a bad flag value, a stray argument): exit status 2, as flag and most
+// Unix tools use.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// usagef returns a usageError.
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+// parseFlags parses args into fs: -h is flag.ErrHelp (exit 0), any other
+// parse error a usage error (flag has printed it and the usage already).
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	err := fs.Parse(args)
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	return usageError{err}
+}
+
+// exitCode is the process's exit status for run's error: 0 for success and
+// for help, 2 for a usage error, 1 for anything else (a failure while
+// running, a mismatch found by verify).
+func exitCode(err error) int {
+	var ue usageError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage), errors.As(err, &ue):
+		return 2
+	default:
+		return 1
+	}
+}
+
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+	if len(args) == 0 {
 		usage(stderr)
 		return errUsage
+	}
+	switch args[0] {
+	case "help", "-h", "-help", "--help":
+		if len(args) > 1 { // cachectl help CMD = cachectl CMD -h
+			if cmd, ok := commands[args[1]]; ok {
+				return cmd.run(ctx, []string{"-h"}, getenv, stdout, stderr)
+			}
+		}
+		usage(stdout)
+		return nil
 	}
 	cmd, ok := commands[args[0]]
 	if !ok {
 		usage(stderr)
-		return fmt.Errorf("unknown command %q", args[0])
+		return usagef("unknown command %q", args[0])
 	}
 	return cmd.run(ctx, args[1:], getenv, stdout, stderr)
 }
@@ -60,4 +111,5 @@ func usage(w io.Writer) {
 	for _, name := range []string{"run", "status", "replay", "verify", "load", "cost", "schema"} {
 		fmt.Fprintf(w, "  %-7s %s\n", name, commands[name].help)
 	}
+	fmt.Fprintln(w, "\ncachectl <command> -h shows the command's flags.")
 }

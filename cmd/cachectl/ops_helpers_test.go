@@ -35,11 +35,26 @@ func sharedRedis(t *testing.T, prefix string) *redis.Client {
 	return rdb
 }
 
-// runCmd runs cachectl with args and an environment of env only.
+// runCmd runs cachectl with args and an environment of env only, and a
+// state directory of the test's own unless env names one (a developer's
+// own `make run` must neither see nor be seen by the tests).
 func runCmd(t *testing.T, env map[string]string, args ...string) (string, string, error) {
 	t.Helper()
+	return runCmdCtx(t, context.Background(), env, args...)
+}
+
+// runCmdCtx is runCmd with a context (cancelled: as Ctrl-C would).
+func runCmdCtx(t *testing.T, ctx context.Context, env map[string]string, args ...string) (string, string, error) {
+	t.Helper()
+	stateDir := t.TempDir()
+	getenv := func(k string) string {
+		if v, ok := env[k]; ok || k != "CACHECTL_STATE_DIR" {
+			return v
+		}
+		return stateDir
+	}
 	var out, errOut bytes.Buffer
-	err := run(context.Background(), args, func(k string) string { return env[k] }, &out, &errOut)
+	err := run(ctx, args, getenv, &out, &errOut)
 	return out.String(), errOut.String(), err
 }
 

@@ -31,12 +31,12 @@ func runReplay(ctx context.Context, args []string, getenv func(string) string, s
 	url := fs.String("url", "", "the push function's URL, e.g. http://127.0.0.1:8080/ (required)")
 	limit := fs.Int("max", 0, "replay at most this many messages (0: all)")
 	sub := fs.String("subscription", "projects/local/subscriptions/cachectl-replay", "subscription name written in the envelopes")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *url == "" || fs.NArg() > 0 {
 		fs.Usage()
-		return fmt.Errorf("replay: -url is required and there are no arguments")
+		return usagef("replay: -url is required and there are no arguments")
 	}
 	rdb, err := redisClient(*redisURL)
 	if err != nil {

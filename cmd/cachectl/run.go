@@ -3,22 +3,31 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
 	"io"
+	"os"
+	"os/signal"
 	"path/filepath"
+	"strings"
+	"syscall"
 
 	"github.com/cloudsql-cache/cloudsql-cache/changegen"
 	"github.com/cloudsql-cache/cloudsql-cache/localrun"
 )
 
+// localRedisURL is the Redis database local runs use by default: DB 15, so a
+// run clears its prefix in a database of its own, not in DB 0 where other
+// work on the machine's Redis usually lives.
+const localRedisURL = "redis://127.0.0.1:6379/15"
+
 // runRun runs the local pipeline: generator -> in-process Pub/Sub -> push
-// bridge -> the push function (a child process) -> Redis, with a progress
-// line, until -events changes are applied or Ctrl-C.
+// bridge -> the push function (a child process) -> Redis, with progress,
+// until -events changes are applied or Ctrl-C, which drains and ends with
+// the summary (exit 0). A second Ctrl-C ends the drain at once.
 func runRun(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfg := localrun.Config{Out: stdout}
-	fs.StringVar(&cfg.RedisURL, "redis", firstNonEmpty(getenv("REDIS_URL"), "redis://127.0.0.1:6379/0"), "Redis URL (default $REDIS_URL or the local server)")
+	fs.StringVar(&cfg.RedisURL, "redis", localRedisURL, "Redis URL; the run deletes its prefix's keys there first (default: DB 15 of the local server, kept for local runs)")
 	fs.StringVar(&cfg.Prefix, "prefix", "local:", "cache key prefix of the run; its keys are deleted first")
 	fs.IntVar(&cfg.Events, "events", 0, "stop after this many changes are applied (0: run until Ctrl-C)")
 	fs.Float64Var(&cfg.Rate, "rate", 0, "changes per second (0: as fast as the pipeline goes)")
@@ -28,26 +37,76 @@ func runRun(ctx context.Context, args []string, getenv func(string) string, stdo
 	fs.IntVar(&cfg.Concurrency, "concurrency", 16, "push requests in flight")
 	fs.StringVar(&cfg.FunctionBin, "function", "", "prebuilt push function binary (default: go build ./function/cmd)")
 	fs.IntVar(&cfg.Port, "port", 0, "function port (0: a free port)")
-	fs.StringVar(&cfg.BridgeAddr, "bridge", "127.0.0.1:0", "serve the bridge's counters at http://ADDR/bridge (empty: don't)")
-	fs.StringVar(&cfg.ExpectedPath, "expected", filepath.Join(firstNonEmpty(getenv("TMPDIR"), "/tmp"), "cloudsql-cache-expected.jsonl"),
+	fs.StringVar(&cfg.ControlAddr, "bridge", "127.0.0.1:0", "serve the run's control endpoint (bridge counters for status, cuts for verify) at ADDR (empty: don't)")
+	fs.StringVar(&cfg.ExpectedPath, "expected", filepath.Join(os.TempDir(), "cloudsql-cache-expected.jsonl"),
 		"write the generator's final state here, for cachectl verify (empty: don't)")
-	if err := fs.Parse(args); err != nil {
+	fs.DurationVar(&cfg.DrainTimeout, "drain", localrun.DefaultDrainTimeout, "after Ctrl-C, how long to let published changes drain")
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("run: unexpected arguments %q", fs.Args())
+		return usagef("run: unexpected arguments %q", fs.Args())
 	}
 	if cfg.Events < 0 {
-		return fmt.Errorf("run: -events must not be negative")
+		return usagef("run: -events must not be negative")
 	}
 	cfg.Seed = *seed
 	f, err := changegen.ParseFormat(*format)
 	if err != nil {
-		return fmt.Errorf("run: %w", err)
+		return usagef("run: %v", err)
 	}
 	cfg.Format = f
+	cfg.StatePath = localrun.StatePath(getenv("CACHECTL_STATE_DIR"))
+	cfg.Command = selfCommand()
+	if out, ok := stdout.(*os.File); ok && isTerminal(out) {
+		cfg.Live = true
+		// Ctrl-C reaches this process only, not make or go run above it,
+		// so `make run` ends with the run's exit status (0), not make's
+		// "Interrupt".
+		defer claimTerminal()()
+	}
+	abort, stopAbort := secondInterrupt()
+	defer stopAbort()
+	cfg.Abort = abort
 	_, err = localrun.Run(ctx, cfg)
 	return err
+}
+
+// secondInterrupt returns a channel closed by the second SIGINT or SIGTERM
+// (the first one ends the run's context and starts the drain).
+func secondInterrupt() (<-chan struct{}, func()) {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	abort, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		for n := 0; ; {
+			select {
+			case <-sigs:
+				if n++; n == 2 {
+					close(abort)
+					return
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	return abort, func() { signal.Stop(sigs); close(done) }
+}
+
+// isTerminal reports whether f is a terminal (a character device).
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// selfCommand is how hints name this tool: "go run ./cmd/cachectl" when it
+// runs from go run's build cache, else "cachectl".
+func selfCommand() string {
+	if exe, err := os.Executable(); err == nil && strings.Contains(exe, string(filepath.Separator)+"go-build") {
+		return "go run ./cmd/cachectl"
+	}
+	return "cachectl"
 }
 
 func firstNonEmpty(a, b string) string {

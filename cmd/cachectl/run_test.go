@@ -1,61 +1,209 @@
 package main
 
 import (
+	"context"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
-	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/cloudsql-cache/cloudsql-cache/internal/testredis"
+	"github.com/cloudsql-cache/cloudsql-cache/localrun"
 )
 
-// TestRunThenVerify runs the local pipeline for 600 changes (building the
-// function binary) in each message format and verifies the cache against
-// the generator's state; the compact format's messages are billed a small
-// fraction of the full format's.
+var (
+	functionOnce sync.Once
+	functionBin  string
+	functionErr  error
+)
+
+// builtFunction builds the push function once for the tests of this package.
+func builtFunction(t *testing.T) string {
+	t.Helper()
+	functionOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "cachectl-test-function-")
+		if err != nil {
+			functionErr = err
+			return
+		}
+		functionBin, functionErr = localrun.BuildFunction(context.Background(), dir)
+	})
+	require.NoError(t, functionErr)
+	return functionBin
+}
+
+// summaryLine matches the run's summary; the groups are its counts.
+var summaryLine = regexp.MustCompile(`(?m)^summary: published=(\d+) applied=(\d+) stale=(\d+) ignored=(\d+) rejected=(\d+) ` +
+	`dead_lettered=(\d+) pending=(\d+) lag_p50_ms=\d+\.\d lag_p99_ms=\d+\.\d events_per_sec=\d+ bytes_per_event=(\d+)$`)
+
+// summaryCounts returns published and the sum of every other count.
+func summaryCounts(t *testing.T, out string) (published, accounted, pending int) {
+	t.Helper()
+	m := summaryLine.FindStringSubmatch(out)
+	require.NotNil(t, m, "no summary line in:\n%s", out)
+	n := make([]int, len(m))
+	for i := 1; i < len(m); i++ {
+		n[i], _ = strconv.Atoi(m[i])
+	}
+	return n[1], n[2] + n[3] + n[4] + n[5] + n[6] + n[7], n[7]
+}
+
+// summaryBytes returns the summary's bytes_per_event.
+func summaryBytes(t *testing.T, out string) int {
+	t.Helper()
+	m := summaryLine.FindStringSubmatch(out)
+	require.NotNil(t, m, "no summary line in:\n%s", out)
+	n, _ := strconv.Atoi(m[8])
+	return n
+}
+
+// TestRunThenVerify runs the local pipeline for 600 changes in each message
+// format and verifies the cache against the generator's state, by the file
+// and by the state file's record of the run; the compact format's messages
+// are billed a small fraction of the full format's.
 func TestRunThenVerify(t *testing.T) {
-	const prefix = "cachectl-test-run:"
-	sharedRedis(t, prefix)
 	bytes := map[string]int{}
 	for _, format := range []string{"full", "compact"} {
+		_, prefix := testredis.Shared(t) // a prefix of its own: the package's tests run in other worktrees too
+		env := map[string]string{"CACHECTL_STATE_DIR": t.TempDir()}
 		expected := filepath.Join(t.TempDir(), "expected.jsonl")
-		out, errOut, err := runCmd(t, nil, "run", "-redis", testRedisURL, "-prefix", prefix, "-events", "600",
-			"-keys", "40", "-expected", expected, "-bridge", "", "-format", format)
+		out, errOut, err := runCmd(t, env, "run", "-redis", testRedisURL, "-prefix", prefix, "-events", "600",
+			"-keys", "40", "-expected", expected, "-function", builtFunction(t), "-format", format)
 		require.NoError(t, err, "%s\n%s", out, errOut)
-		lines := strings.Split(strings.TrimSpace(out), "\n")
-		require.GreaterOrEqual(t, len(lines), 3, out)
-		summary := regexp.MustCompile(`^summary: published=600 applied=(\d+) stale=(\d+) ignored=0 rejected=0 pending=0 ` +
-			`lag_p50_ms=\d+\.\d lag_p99_ms=\d+\.\d events_per_sec=\d+ bytes_per_event=(\d+)$`)
-		m := summary.FindStringSubmatch(lines[len(lines)-2])
-		require.NotNil(t, m, "%s summary line: %q", format, lines[len(lines)-2])
-		applied, _ := strconv.Atoi(m[1])
-		stale, _ := strconv.Atoi(m[2])
+		published, accounted, pending := summaryCounts(t, out)
+		assert.Equal(t, 600, published, format)
+		assert.Equal(t, published, accounted, "the summary adds up")
+		assert.Zero(t, pending)
 		if format == "full" {
-			assert.Equal(t, 600, applied, "ordered delivery, no duplicates: every change applies")
-		} else {
-			assert.Equal(t, 600, applied+stale, "without ordering a change may arrive after a newer one")
+			assert.Regexp(t, `summary: published=600 applied=600 `, out, "ordered delivery, no duplicates: every change applies")
 		}
-		bytes[format], _ = strconv.Atoi(m[3])
-		assert.Contains(t, out, "\rpublished=", "progress refreshes on one line")
+		bytes[format] = summaryBytes(t, out)
 		assert.Contains(t, out, format+" messages")
+		assert.Contains(t, out, "stops after 600 changes; Ctrl-C to stop sooner")
+		assert.NotContains(t, out, "\r", "not a terminal: lines, no carriage returns")
 
 		vout, verr, err := runCmd(t, nil, "verify", "-redis", testRedisURL, "-prefix", prefix, "-expected", expected)
 		require.NoError(t, err, "%s%s", vout, verr)
 		assert.Contains(t, vout, "missing=0 stale=0 resurrected=0", format)
+
+		// Without flags verify finds the finished run, its cache and its file.
+		vout, verr, err = runCmd(t, env, "verify")
+		require.NoError(t, err, "%s%s", vout, verr)
+		verified(t, vout, "(against "+expected+", written at the end of the local run)")
 	}
 	assert.Positive(t, bytes["compact"])
 	assert.Less(t, bytes["compact"]*5, bytes["full"], "compact messages are a fraction of full ones: %v", bytes)
 }
 
+// TestRunInterrupted stops a run as Ctrl-C does (its context ends) while
+// changes are in flight: publishing stops, the backlog drains, the summary
+// adds up with nothing pending, and the run succeeds (exit 0).
+func TestRunInterrupted(t *testing.T) {
+	_, prefix := testredis.Shared(t) // a prefix of its own: the package's tests run in other worktrees too
+	stateDir := t.TempDir()
+	env := map[string]string{"CACHECTL_STATE_DIR": stateDir}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	type result struct {
+		out string
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		out, _, err := runCmdCtx(t, ctx, env, "run", "-redis", testRedisURL, "-prefix", prefix, "-keys", "40",
+			"-drain", "2m", "-function", builtFunction(t))
+		done <- result{out, err}
+	}()
+	waitForApplied(t, stateDir, 500)
+	cancel()
+	r := <-done
+	require.NoError(t, r.err, r.out)
+	assert.Equal(t, 0, exitCode(r.err))
+	assert.Contains(t, r.out, "Ctrl-C to stop")
+	assert.Contains(t, r.out, "stopping: publishing stopped, draining")
+	published, accounted, pending := summaryCounts(t, r.out)
+	assert.GreaterOrEqual(t, published, 500)
+	assert.Equal(t, published, accounted, "published = applied + stale + ignored + rejected + dead_lettered + pending")
+	assert.Zero(t, pending, "the drain delivered everything published")
+	assert.Contains(t, r.out, "expected state: ")
+	assert.NotContains(t, r.out, "\r")
+}
+
+// TestVerifyDuringRun verifies while the run publishes: verify asks the run
+// for a consistent cut, so it compares the cache with the generator's state
+// at one moment instead of another run's (or no) file. status finds the run
+// by itself too.
+func TestVerifyDuringRun(t *testing.T) {
+	_, prefix := testredis.Shared(t) // a prefix of its own: the package's tests run in other worktrees too
+	stateDir := t.TempDir()
+	env := map[string]string{"CACHECTL_STATE_DIR": stateDir}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		// -expected "": nothing but the cut can make verify pass.
+		_, _, err := runCmdCtx(t, ctx, env, "run", "-redis", testRedisURL, "-prefix", prefix, "-keys", "40",
+			"-expected", "", "-drain", "2m", "-function", builtFunction(t))
+		done <- err
+	}()
+	waitForApplied(t, stateDir, 300)
+	for range 2 {
+		vout, verr, err := runCmd(t, env, "verify")
+		require.NoError(t, err, "%s%s", vout, verr)
+		verified(t, vout, "(against a consistent cut of the running local run)")
+	}
+	sout, serr, err := runCmd(t, env, "status")
+	require.NoError(t, err, serr)
+	assert.Contains(t, sout, `prefix "`+prefix+`"`, "status takes the running pipeline's prefix")
+	assert.Regexp(t, `(?m)^bridge    backlog \d+: published=\d+ `, sout, "and its backlog")
+	assert.Contains(t, sout, "server    dbserver1", "and the checkpoint under it")
+	cancel()
+	require.NoError(t, <-done)
+
+	_, _, err = runCmd(t, env, "verify")
+	assert.ErrorContains(t, err, "ended without writing its expected state")
+}
+
+// verified asserts verify's line: every key checked is ok, against source.
+func verified(t *testing.T, out, source string) {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^verify: checked=(\d+) ok=(\d+) missing=0 stale=0 resurrected=0 (.*)$`).FindStringSubmatch(out)
+	require.NotNil(t, m, out)
+	assert.Equal(t, m[1], m[2], out)
+	assert.NotEqual(t, "0", m[1], out)
+	assert.Equal(t, source, m[3])
+}
+
+// waitForApplied waits until the run recorded in stateDir has acknowledged
+// n messages, reading its control endpoint.
+func waitForApplied(t *testing.T, stateDir string, n int64) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		st, ok, err := localrun.ReadState(localrun.StatePath(stateDir))
+		if err != nil || !ok || st.Control == "" {
+			return false
+		}
+		stats, err := bridgeStats(context.Background(), st.Control+"/bridge")
+		return err == nil && stats.Acked >= n
+	}, 3*time.Minute, 20*time.Millisecond)
+}
+
 func TestRunRejectsBadFlags(t *testing.T) {
 	_, _, err := runCmd(t, nil, "run", "-events", "-1")
 	assert.ErrorContains(t, err, "-events")
+	assert.Equal(t, 2, exitCode(err))
 	_, _, err = runCmd(t, nil, "run", "extra")
 	assert.ErrorContains(t, err, "unexpected arguments")
+	assert.Equal(t, 2, exitCode(err))
 	_, _, err = runCmd(t, nil, "run", "-format", "avro")
 	assert.ErrorContains(t, err, "avro")
 	_, _, err = runCmd(t, nil, "run", "-redis", "redis://127.0.0.1:1/0", "-events", "1")
 	assert.ErrorContains(t, err, "services.sh")
+	assert.Equal(t, 1, exitCode(err))
 }

@@ -25,10 +25,14 @@ func runSchema(ctx context.Context, args []string, getenv func(string) string, s
 		schemaUsage(stderr)
 		return errUsage
 	}
+	if args[0] == "help" || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" {
+		schemaUsage(stdout)
+		return nil
+	}
 	cmd, ok := schemaCommands[args[0]]
 	if !ok {
 		schemaUsage(stderr)
-		return fmt.Errorf("schema: unknown subcommand %q", args[0])
+		return usagef("schema: unknown subcommand %q", args[0])
 	}
 	return cmd.run(ctx, args[1:], getenv, stdout, stderr)
 }

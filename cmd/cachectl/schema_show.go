@@ -21,11 +21,11 @@ func runSchemaShow(ctx context.Context, args []string, getenv func(string) strin
 	redisURL := fs.String("redis", firstNonEmpty(getenv("REDIS_URL"), "redis://127.0.0.1:6379/0"), "Redis URL")
 	prefix := fs.String("prefix", getenv("CACHE_PREFIX"), "cache key prefix (default $CACHE_PREFIX)")
 	tables := fs.String("tables", "", "comma-separated db.table list (default: every table)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("schema show: unexpected arguments %q", fs.Args())
+		return usagef("schema show: unexpected arguments %q", fs.Args())
 	}
 	now, err := cliNow(getenv)
 	if err != nil {

@@ -25,11 +25,11 @@ func runSchemaSync(ctx context.Context, args []string, getenv func(string) strin
 	tables := fs.String("tables", "", "comma-separated db.table list")
 	redisURL := fs.String("redis", firstNonEmpty(getenv("REDIS_URL"), "redis://127.0.0.1:6379/0"), "Redis URL")
 	prefix := fs.String("prefix", getenv("CACHE_PREFIX"), "cache key prefix (default $CACHE_PREFIX)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("schema sync: unexpected arguments %q", fs.Args())
+		return usagef("schema sync: unexpected arguments %q", fs.Args())
 	}
 	list := splitTables(*tables)
 	if *dsn == "" || len(list) == 0 {

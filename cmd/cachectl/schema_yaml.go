@@ -20,11 +20,11 @@ func runSchemaYAML(ctx context.Context, args []string, getenv func(string) strin
 	redisURL := fs.String("redis", firstNonEmpty(getenv("REDIS_URL"), "redis://127.0.0.1:6379/0"), "Redis URL")
 	prefix := fs.String("prefix", getenv("CACHE_PREFIX"), "cache key prefix (default $CACHE_PREFIX)")
 	tables := fs.String("tables", "", "comma-separated db.table list (default: every table)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("schema yaml: unexpected arguments %q", fs.Args())
+		return usagef("schema yaml: unexpected arguments %q", fs.Args())
 	}
 	names, reg, _, err := loadRegistry(ctx, *redisURL, *prefix, *tables)
 	if err != nil {

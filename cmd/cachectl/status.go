@@ -16,28 +16,36 @@ import (
 
 	"github.com/cloudsql-cache/cloudsql-cache/cdc"
 	"github.com/cloudsql-cache/cloudsql-cache/kafkasource"
+	"github.com/cloudsql-cache/cloudsql-cache/localrun"
 	"github.com/cloudsql-cache/cloudsql-cache/pushbridge"
 	"github.com/cloudsql-cache/cloudsql-cache/redisstore"
 )
 
 // runStatus prints, per Debezium server, the checkpoint (binlog position,
-// commit and apply times, lag), the parked messages, and the local bridge's
-// backlog when -bridge names one, and the Kafka workers' committed offsets
-// and lag per partition when -kafka (or $KAFKA_BROKERS) names brokers. $CACHECTL_NOW (RFC 3339) fixes the clock
-// for tests.
+// commit and apply times, lag), the parked messages, and the events pending:
+// the backlog of a local run (found through its state file, or -bridge), of
+// Pub/Sub subscriptions in the cloud (-subscription, from Cloud Monitoring),
+// and the Kafka workers' committed offsets and lag per partition when -kafka
+// (or $KAFKA_BROKERS) names brokers. $CACHECTL_NOW (RFC 3339) fixes the
+// clock for tests.
 func runStatus(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	redisURL := fs.String("redis", firstNonEmpty(getenv("REDIS_URL"), "redis://127.0.0.1:6379/0"), "Redis URL")
-	prefix := fs.String("prefix", getenv("CACHE_PREFIX"), "cache key prefix (default $CACHE_PREFIX)")
-	bridgeURL := fs.String("bridge", "", "URL of a local bridge's counters (cachectl run prints it), optional")
+	redisURL := fs.String("redis", firstNonEmpty(getenv("REDIS_URL"), "redis://127.0.0.1:6379/0"), "Redis URL (default $REDIS_URL; a running local pipeline's own when neither is set)")
+	prefix := fs.String("prefix", getenv("CACHE_PREFIX"), "cache key prefix (default $CACHE_PREFIX; a running local pipeline's own when neither is set)")
+	bridgeURL := fs.String("bridge", "", "URL of a local bridge's counters (default: the running local pipeline's, if any)")
 	kafkaBrokers := fs.String("kafka", getenv("KAFKA_BROKERS"), "Kafka brokers (default $KAFKA_BROKERS): show the worker group's committed offsets and lag per partition")
 	kafkaGroup := fs.String("kafka-group", firstNonEmpty(getenv("KAFKA_GROUP"), kafkasource.DefaultGroup), "Kafka consumer group of the workers")
-	if err := fs.Parse(args); err != nil {
+	var subs []string
+	fs.Func("subscription", "Pub/Sub subscription `projects/P/subscriptions/S` whose backlog to read from Cloud Monitoring (repeatable)", func(v string) error {
+		subs = append(subs, v)
+		return nil
+	})
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("status: unexpected arguments %q", fs.Args())
+		return usagef("status: unexpected arguments %q", fs.Args())
 	}
 	now := time.Now()
 	if v := getenv("CACHECTL_NOW"); v != "" {
@@ -46,6 +54,13 @@ func runStatus(ctx context.Context, args []string, getenv func(string) string, s
 			return fmt.Errorf("status: CACHECTL_NOW: %w", err)
 		}
 		now = t
+	}
+	local, err := localRun(fs, getenv, redisURL, prefix, true)
+	if err != nil {
+		return err
+	}
+	if local != nil && local.Live() && *bridgeURL == "" && local.Control != "" && local.Prefix == *prefix {
+		*bridgeURL = local.Control + "/bridge"
 	}
 	rdb, err := redisClient(*redisURL)
 	if err != nil {
@@ -77,12 +92,44 @@ func runStatus(ctx context.Context, args []string, getenv func(string) string, s
 		fmt.Fprintf(stdout, "bridge    backlog %d: published=%d delivered=%d acked=%d retried=%d dead_lettered=%d duplicates=%d\n",
 			st.Pending, st.Published, st.Delivered, st.Acked, st.Retried, st.DeadLettered, st.Duplicates)
 	}
+	if len(subs) > 0 {
+		svc, err := monitoringService(ctx, getenv)
+		if err != nil {
+			return err
+		}
+		for _, sub := range subs {
+			b, err := subscriptionBacklog(ctx, svc, sub, now)
+			if err != nil {
+				return err
+			}
+			writeBacklog(stdout, sub, b)
+		}
+	}
 	if *kafkaBrokers != "" {
 		if err := writeKafkaStatus(ctx, stdout, *kafkaBrokers, *kafkaGroup, kafkasource.SecurityFromEnv(getenv)); err != nil {
 			return fmt.Errorf("status: kafka: %w", err)
 		}
 	}
 	return nil
+}
+
+// localRun reads the local run's state file. When the run is live (or has
+// ended, unless onlyLive) and neither the flag nor the environment chose
+// them, its Redis and prefix become the defaults of -redis and -prefix.
+func localRun(fs *flag.FlagSet, getenv func(string) string, redisURL, prefix *string, onlyLive bool) (*localrun.State, error) {
+	st, ok, err := localrun.ReadState(localrun.StatePath(getenv("CACHECTL_STATE_DIR")))
+	if err != nil || !ok || (onlyLive && !st.Live()) {
+		return nil, err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if !set["redis"] && getenv("REDIS_URL") == "" {
+		*redisURL = st.Redis
+	}
+	if !set["prefix"] && getenv("CACHE_PREFIX") == "" {
+		*prefix = st.Prefix
+	}
+	return &st, nil
 }
 
 // writeCheckpoints prints the checkpoint hash (redisstore.CheckpointKey)

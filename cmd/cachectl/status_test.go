@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -58,4 +60,44 @@ func TestStatusErrors(t *testing.T) {
 	assert.ErrorContains(t, err, "-redis")
 	_, _, err = runCmd(t, nil, "status", "-redis", testRedisURL, "-prefix", "cachectl-test-status-c:", "-bridge", "http://127.0.0.1:1/bridge")
 	assert.ErrorContains(t, err, "bridge")
+}
+
+// TestStatusSubscriptionBacklog reads a cloud subscription's backlog from
+// Cloud Monitoring's timeSeries.list (an HTTP server answering as the API
+// does: no Cloud Monitoring runs here).
+func TestStatusSubscriptionBacklog(t *testing.T) {
+	var filters []string
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v3/projects/shop-prod/timeSeries" {
+			http.NotFound(w, r)
+			return
+		}
+		f := r.URL.Query().Get("filter")
+		filters = append(filters, f)
+		value := `{"int64Value":"1234"}`
+		if strings.Contains(f, "oldest_unacked_message_age") {
+			value = `{"int64Value":"42"}`
+		}
+		fmt.Fprintf(w, `{"timeSeries":[{"points":[
+			{"interval":{"startTime":"2024-05-01T13:04:00Z","endTime":"2024-05-01T13:04:00Z"},"value":%s},
+			{"interval":{"startTime":"2024-05-01T13:03:00Z","endTime":"2024-05-01T13:03:00Z"},"value":{"int64Value":"1"}}]}]}`, value)
+	}))
+	defer api.Close()
+	const prefix = "cachectl-test-status-sub:"
+	sharedRedis(t, prefix)
+	env := map[string]string{"CACHECTL_NOW": "2024-05-01T13:05:00Z", "CACHECTL_MONITORING_ENDPOINT": api.URL}
+	out, errOut, err := runCmd(t, env, "status", "-redis", testRedisURL, "-prefix", prefix,
+		"-subscription", "projects/shop-prod/subscriptions/cdc-push.cdc.inventory.customers")
+	require.NoError(t, err, errOut)
+	golden(t, "status", "subscription", out)
+	assert.Equal(t, []string{
+		`metric.type="pubsub.googleapis.com/subscription/num_undelivered_messages" AND resource.labels.subscription_id="cdc-push.cdc.inventory.customers"`,
+		`metric.type="pubsub.googleapis.com/subscription/oldest_unacked_message_age" AND resource.labels.subscription_id="cdc-push.cdc.inventory.customers"`,
+	}, filters)
+
+	_, _, err = runCmd(t, env, "status", "-redis", testRedisURL, "-prefix", prefix, "-subscription", "cdc-push.x")
+	assert.ErrorContains(t, err, "is not projects/PROJECT/subscriptions/NAME")
+	assert.Equal(t, 2, exitCode(err))
+	_, _, err = runCmd(t, env, "status", "-redis", testRedisURL, "-prefix", prefix, "-subscription", "projects/other/subscriptions/s")
+	assert.ErrorContains(t, err, "num_undelivered_messages of projects/other/subscriptions/s")
 }

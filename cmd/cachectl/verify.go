@@ -24,29 +24,52 @@ import (
 // after the counts are printed, so the exit status is non-zero.
 var errMismatch = errors.New("verify: the cache differs from the expected state")
 
-// runVerify compares the cache with the source of truth: the final state the
+// runVerify compares the cache with the source of truth: the state the
 // change generator wrote (-expected, from cachectl run), or a MySQL database
-// (-mysql and -tables). It counts rows missing from the cache, rows stale
-// (another content, or an older version than expected), and deleted rows
-// resurrected, lists the first mismatches, and fails when there is any.
+// (-mysql and -tables). With neither it finds the local run itself: a
+// running one is asked for a consistent cut (it stops publishing, drains,
+// writes its state and waits while the cache is compared), a finished one
+// gives the state it wrote at its end. It counts rows missing from the
+// cache, rows stale (another content, or an older version than expected),
+// and deleted rows resurrected, lists the first mismatches, and fails when
+// there is any.
 func runVerify(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	redisURL := fs.String("redis", firstNonEmpty(getenv("REDIS_URL"), "redis://127.0.0.1:6379/0"), "Redis URL")
-	prefix := fs.String("prefix", getenv("CACHE_PREFIX"), "cache key prefix (default $CACHE_PREFIX)")
-	expectedPath := fs.String("expected", "", "expected final state, JSON lines (cachectl run -expected)")
+	redisURL := fs.String("redis", firstNonEmpty(getenv("REDIS_URL"), "redis://127.0.0.1:6379/0"), "Redis URL (default $REDIS_URL; the local run's without -expected and -mysql)")
+	prefix := fs.String("prefix", getenv("CACHE_PREFIX"), "cache key prefix (default $CACHE_PREFIX; the local run's without -expected and -mysql)")
+	expectedPath := fs.String("expected", "", "expected state, JSON lines, written by cachectl run at its end (default: ask the local run)")
 	dsn := fs.String("mysql", "", "MySQL DSN to compare with instead, e.g. root@tcp(127.0.0.1:3306)/test")
 	tables := fs.String("tables", "", "with -mysql: comma-separated db.table list to compare")
 	configPath := fs.String("config", getenv("CACHE_CONFIG"), "with -mysql: the cache config (key and column lists), default $CACHE_CONFIG")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("verify: unexpected arguments %q", fs.Args())
+		return usagef("verify: unexpected arguments %q", fs.Args())
 	}
-	if (*dsn == "") == (*expectedPath == "") {
-		fs.Usage()
-		return errors.New("verify: give either -expected or -mysql (with -tables)")
+	if *dsn != "" && *expectedPath != "" {
+		return usagef("verify: give -expected or -mysql (with -tables), not both")
+	}
+	if *dsn != "" && *tables == "" {
+		return usagef("verify: -mysql needs -tables")
+	}
+	source := *expectedPath
+	if *dsn == "" && *expectedPath == "" {
+		st, err := localRun(fs, getenv, redisURL, prefix, false)
+		if err != nil {
+			return err
+		}
+		path, release, err := expectedOfRun(ctx, st)
+		if err != nil {
+			return err
+		}
+		defer release()
+		*expectedPath = path
+		source = "a consistent cut of the running local run"
+		if !st.Live() {
+			source = path + ", written at the end of the local run"
+		}
 	}
 	rdb, err := redisClient(*redisURL)
 	if err != nil {
@@ -54,11 +77,7 @@ func runVerify(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	defer rdb.Close()
 	var v localrun.Verdict
-	source := *expectedPath
 	if *dsn != "" {
-		if *tables == "" {
-			return errors.New("verify: -mysql needs -tables")
-		}
 		if v, err = verifyDatabase(ctx, rdb, *dsn, *configPath, *prefix, strings.Split(*tables, ",")); err != nil {
 			return err
 		}
@@ -75,6 +94,22 @@ func runVerify(ctx context.Context, args []string, getenv func(string) string, s
 		return errMismatch
 	}
 	return nil
+}
+
+// expectedOfRun is the expected state of the local run st: a cut of a
+// running one (held until release), or the file a finished one wrote.
+func expectedOfRun(ctx context.Context, st *localrun.State) (path string, release func(), err error) {
+	switch {
+	case st == nil:
+		return "", nil, usagef("verify: no local run found (cachectl run, make run); give -expected FILE or -mysql DSN -tables db.t,...")
+	case st.Live() && st.Control == "":
+		return "", nil, fmt.Errorf("verify: the local run (pid %d) serves no control endpoint (-bridge \"\"), so it cannot be asked for a cut; verify after it ends", st.PID)
+	case st.Live():
+		return localrun.RequestCut(ctx, st.Control)
+	case st.Expected == "":
+		return "", nil, fmt.Errorf("verify: the last local run (pid %d) ended without writing its expected state (it was interrupted, or changes were still pending)", st.PID)
+	}
+	return st.Expected, func() {}, nil
 }
 
 func verifyExpected(ctx context.Context, rdb *redis.Client, prefix, path string) (localrun.Verdict, error) {
@@ -179,6 +214,14 @@ func primaryKeys(ctx context.Context, db *sql.DB, table string, cfg *cdc.Config)
 	schema, name, ok := strings.Cut(table, ".")
 	if !ok {
 		return nil, fmt.Errorf("verify: table %q is not db.table", table)
+	}
+	var exists int
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?`,
+		schema, name).Scan(&exists); err != nil {
+		return nil, fmt.Errorf("verify: %s: %w", table, err)
+	}
+	if exists == 0 {
+		return nil, fmt.Errorf("verify: table %s does not exist in the database", table)
 	}
 	t, _ := cfg.Lookup(table)
 	cols := t.Key

@@ -56,9 +56,20 @@ func TestVerifyGolden(t *testing.T) {
 	golden(t, "verify", "mismatch", out[:len(out)-len(path)-2]+"<expected>)\n")
 
 	_, _, err = runCmd(t, nil, "verify", "-redis", testRedisURL)
-	assert.ErrorContains(t, err, "give either -expected or -mysql")
+	assert.ErrorContains(t, err, "no local run found", "no source and no local run")
+	assert.Equal(t, 2, exitCode(err))
 	_, _, err = runCmd(t, nil, append(args, "-mysql", "root@tcp(127.0.0.1:3306)/test")...)
-	assert.ErrorContains(t, err, "give either -expected or -mysql")
+	assert.ErrorContains(t, err, "give -expected or -mysql (with -tables), not both")
+	assert.Equal(t, 2, exitCode(err))
+}
+
+// TestVerifyMissingTable names a table the database does not have: verify
+// says so, instead of "has no primary key".
+func TestVerifyMissingTable(t *testing.T) {
+	_, _, err := runCmd(t, nil, "verify", "-redis", testRedisURL, "-prefix", "cachectl-test-verify-nt:",
+		"-mysql", "root@tcp(127.0.0.1:3306)/test", "-tables", "test.cachectl_no_such_table")
+	assert.EqualError(t, err, "verify: table test.cachectl_no_such_table does not exist in the database")
+	assert.Equal(t, 1, exitCode(err))
 }
 
 // TestVerifyAgainstMySQL compares the cache with rows in MariaDB: one row
