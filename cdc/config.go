@@ -57,6 +57,10 @@ type Config struct {
 	// (decimal text) or double (a number). A JSON number is read as a number
 	// in every mode; a string is never guessed between base64 and text.
 	DecimalHandlingMode DecimalMode `yaml:"decimal_handling_mode"`
+	// ServerName is the Debezium server name (topic.prefix) given to changes
+	// whose message names none: the compact profile's flattened rows carry
+	// no source.name, and without a name a change moves no checkpoint.
+	ServerName string `yaml:"server_name"`
 	// Tables maps "db.table" to its settings.
 	Tables map[string]*Table `yaml:"tables"`
 }

@@ -150,10 +150,14 @@ type snapRow struct {
 	k int
 }
 
+// DefaultServer is the server name (Debezium's topic.prefix) the generator
+// writes when Options.Server is empty.
+const DefaultServer = "dbserver1"
+
 // withDefaults fills in the defaults named in the fields' comments.
 func (opts Options) withDefaults() Options {
 	if opts.Server == "" {
-		opts.Server = "dbserver1"
+		opts.Server = DefaultServer
 	}
 	if opts.Database == "" {
 		opts.Database = "inventory"

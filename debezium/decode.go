@@ -403,11 +403,20 @@ func (d *Decoder) parseSource(v []byte) (source, error) {
 	}
 }
 
+// serverName is the message's Debezium server name, or the config's
+// server_name when the message names none (flattened compact rows).
+func (d *Decoder) serverName(name []byte) string {
+	if len(name) == 0 {
+		return d.cfg.ServerName
+	}
+	return d.names.get(name, nil)
+}
+
 // header fills the fields every change shares and applies only_listed.
 func (d *Decoder) header(src *source, table string, what string) (cdc.Change, *cdc.Table, error) {
 	ch := cdc.Change{
 		Table:    table,
-		Server:   d.names.get(src.name, nil),
+		Server:   d.serverName(src.name),
 		ServerID: src.serverID,
 		CommitMs: src.tsMs,
 		Snapshot: src.snapshot,

@@ -161,3 +161,23 @@ func TestFloatMDFromPropagatedSourceType(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, `{"id":1,"fl":10.22,"db":10.220000267028809}`, string(ch.Row))
 }
+
+// A flattened row names no Debezium server (the compact profile adds no
+// source.name): it takes the config's server_name, so the checkpoint moves;
+// a message that names its server keeps its own.
+func TestFlattenedRowTakesConfiguredServerName(t *testing.T) {
+	body := []byte(`{"id":7,` + flatMeta("c", "false") + `}`)
+	ch, err := debezium.NewDecoder(mustConfig(t, "tables:\n  shop.t:\n    key: [id]\n")).Decode(body, nil)
+	require.NoError(t, err)
+	assert.Empty(t, ch.Server, "no name in the message or the config")
+
+	d := debezium.NewDecoder(mustConfig(t, "server_name: dbserver1\ntables:\n  shop.t:\n    key: [id]\n"))
+	ch, err = d.Decode(body, nil)
+	require.NoError(t, err)
+	assert.Equal(t, "dbserver1", ch.Server)
+
+	named := []byte(`{"id":7,` + flatMeta("c", "false") + `,"__source_name":"other"}`)
+	ch, err = d.Decode(named, nil)
+	require.NoError(t, err)
+	assert.Equal(t, "other", ch.Server, "the message's own name wins")
+}

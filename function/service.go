@@ -27,9 +27,9 @@ import (
 	"google.golang.org/api/option"
 	"google.golang.org/genproto/googleapis/api/monitoredres"
 
-	"github.com/cloudsql-cache/cloudsql-cache/cdc"
 	"github.com/cloudsql-cache/cloudsql-cache/debezium"
 	"github.com/cloudsql-cache/cloudsql-cache/handler"
+	"github.com/cloudsql-cache/cloudsql-cache/internal/svcenv"
 	"github.com/cloudsql-cache/cloudsql-cache/memcachestore"
 	"github.com/cloudsql-cache/cloudsql-cache/metrics"
 	"github.com/cloudsql-cache/cloudsql-cache/pipeline"
@@ -95,6 +95,7 @@ const registryStartTimeout = 3 * time.Second
 //	REDIS_CA_CERT     PEM file of the CA that signed the Redis server certificate (needs rediss://)
 //	CACHE_CONFIG      YAML config file (cdc.LoadConfig); none: every table, replicate mode
 //	CACHE_PREFIX      key prefix, overrides the file's
+//	CACHE_SERVER_NAME Debezium server name for compact rows, overrides the file's server_name
 //	REJECT_TOPIC      projects/P/topics/T: park rejects there instead of the Redis stream
 //	SUMMARY_INTERVAL  how often the per-table summary is logged, default 1m
 //	PUSH_MEMORY_MIB   MiB the pushes in flight may hold at once (handler.WithMemoryBudget);
@@ -124,7 +125,7 @@ func NewFromEnv(ctx context.Context, getenv func(string) string, opts ...Option)
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := cacheConfig(getenv("CACHE_CONFIG"), getenv("CACHE_PREFIX"))
+	cfg, err := svcenv.CacheConfig(getenv("CACHE_CONFIG"), getenv("CACHE_PREFIX"), getenv("CACHE_SERVER_NAME"))
 	if err != nil {
 		return nil, err
 	}
@@ -294,24 +295,6 @@ func redisOptions(rawURL, caFile string) (*redis.Options, error) {
 	// Respect request deadlines, so a hung Redis turns into a 503 in time.
 	opts.ContextTimeoutEnabled = true
 	return opts, nil
-}
-
-// cacheConfig loads CACHE_CONFIG (or the default) and applies CACHE_PREFIX.
-func cacheConfig(path, prefix string) (*cdc.Config, error) {
-	cfg := cdc.DefaultConfig()
-	if path != "" {
-		var err error
-		if cfg, err = cdc.LoadConfig(path); err != nil {
-			return nil, fmt.Errorf("CACHE_CONFIG: %w", err)
-		}
-	}
-	if prefix != "" {
-		cfg.Prefix = prefix
-		if err := cfg.Validate(); err != nil {
-			return nil, fmt.Errorf("CACHE_PREFIX: %w", err)
-		}
-	}
-	return cfg, nil
 }
 
 // NewLogger returns a JSON slog logger whose lines Cloud Logging parses as

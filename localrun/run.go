@@ -246,7 +246,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	}
 	defer logFile.Close()
 	fn := &Function{Bin: bin, Port: port, Output: logFile, Env: []string{
-		"REDIS_URL=" + cfg.RedisURL, "CACHE_CONFIG=" + configPath, "CACHE_PREFIX=" + cfg.Prefix, "SUMMARY_INTERVAL=1h",
+		"REDIS_URL=" + cfg.RedisURL, "CACHE_CONFIG=" + configPath, "CACHE_PREFIX=" + cfg.Prefix, "CACHE_SERVER_NAME=" + changegen.DefaultServer, "SUMMARY_INTERVAL=1h",
 	}}
 	if err := fn.Start(ctx); err != nil {
 		return Summary{}, err

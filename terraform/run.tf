@@ -11,6 +11,8 @@ locals {
       REDIS_CA_CERT    = "${local.redis_ca_dir}/ca.pem"
       REJECT_TOPIC     = google_pubsub_topic.reject.id # projects/P/topics/T
       SUMMARY_INTERVAL = var.function_summary_interval
+      # Compact rows name no Debezium server; the checkpoint keeps them under topic.prefix.
+      CACHE_SERVER_NAME = var.topic_prefix
     },
     var.cache_prefix == "" ? {} : { CACHE_PREFIX = var.cache_prefix },
     var.cache_config_yaml == "" ? {} : { CACHE_CONFIG = "${local.config_dir}/cache.yaml" },

@@ -98,6 +98,7 @@ type PullConfig struct {
 //	MEMCACHE_ADDRS        host:port,... (CACHE_BACKEND=memcached)
 //	CACHE_CONFIG          YAML config file; none: every table, replicate mode
 //	CACHE_PREFIX          key prefix, overrides the file's
+//	CACHE_SERVER_NAME     Debezium server name for compact rows, overrides the file's server_name
 //	REJECT_TOPIC          projects/P/topics/T: park rejects there instead of the Redis stream
 //	SUMMARY_INTERVAL      how often the per-table summary is logged, default 1m
 //	PUBSUB_SUBSCRIPTIONS  projects/P/subscriptions/S,... (DELIVERY=pull, required)
@@ -144,7 +145,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	if c.Redis, err = svcenv.RedisOptions(getenv("REDIS_URL"), getenv("REDIS_CA_CERT")); err != nil {
 		return c, err
 	}
-	if c.Cache, err = svcenv.CacheConfig(getenv("CACHE_CONFIG"), getenv("CACHE_PREFIX")); err != nil {
+	if c.Cache, err = svcenv.CacheConfig(getenv("CACHE_CONFIG"), getenv("CACHE_PREFIX"), getenv("CACHE_SERVER_NAME")); err != nil {
 		return c, err
 	}
 	if c.SummaryInterval, err = svcenv.SummaryInterval(getenv("SUMMARY_INTERVAL")); err != nil {

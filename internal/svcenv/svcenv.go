@@ -64,8 +64,10 @@ func RedisOptions(rawURL, caFile string) (*redis.Options, error) {
 	return opts, nil
 }
 
-// CacheConfig loads CACHE_CONFIG (or the default) and applies CACHE_PREFIX.
-func CacheConfig(path, prefix string) (*cdc.Config, error) {
+// CacheConfig loads CACHE_CONFIG (or the default) and applies CACHE_PREFIX
+// and CACHE_SERVER_NAME (the Debezium server name for messages that name
+// none), each when set.
+func CacheConfig(path, prefix, server string) (*cdc.Config, error) {
 	cfg := cdc.DefaultConfig()
 	if path != "" {
 		var err error
@@ -78,6 +80,9 @@ func CacheConfig(path, prefix string) (*cdc.Config, error) {
 		if err := cfg.Validate(); err != nil {
 			return nil, fmt.Errorf("CACHE_PREFIX: %w", err)
 		}
+	}
+	if server != "" {
+		cfg.ServerName = server
 	}
 	return cfg, nil
 }
