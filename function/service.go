@@ -7,8 +7,6 @@ package function
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -16,7 +14,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -24,8 +21,6 @@ import (
 	"cloud.google.com/go/logging"
 	"cloud.google.com/go/pubsub/v2"
 	"github.com/redis/go-redis/v9"
-	"google.golang.org/api/option"
-	"google.golang.org/genproto/googleapis/api/monitoredres"
 
 	"github.com/cloudsql-cache/cloudsql-cache/debezium"
 	"github.com/cloudsql-cache/cloudsql-cache/handler"
@@ -40,10 +35,8 @@ import (
 
 // Defaults of the environment settings.
 const (
-	DefaultPort            = "8080"
-	DefaultRedisURL        = "redis://127.0.0.1:6379/0"
-	DefaultSummaryInterval = time.Minute
-	DefaultMemcacheAddrs   = "127.0.0.1:11211"
+	DefaultPort          = "8080"
+	DefaultMemcacheAddrs = "127.0.0.1:11211"
 )
 
 // The values of CACHE_BACKEND.
@@ -51,8 +44,6 @@ const (
 	BackendRedis     = "redis"
 	BackendMemcached = "memcached"
 )
-
-var rejectTopic = regexp.MustCompile(`^projects/([^/]+)/topics/([^/]+)$`)
 
 // Option adjusts NewFromEnv.
 type Option func(*options)
@@ -121,7 +112,7 @@ func NewFromEnv(ctx context.Context, getenv func(string) string, opts ...Option)
 	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 		return nil, fmt.Errorf("PORT: %q is not a TCP port number", port)
 	}
-	redisOpts, err := redisOptions(getenv("REDIS_URL"), getenv("REDIS_CA_CERT"))
+	redisOpts, err := svcenv.RedisOptions(getenv("REDIS_URL"), getenv("REDIS_CA_CERT"))
 	if err != nil {
 		return nil, err
 	}
@@ -129,11 +120,9 @@ func NewFromEnv(ctx context.Context, getenv func(string) string, opts ...Option)
 	if err != nil {
 		return nil, err
 	}
-	interval := DefaultSummaryInterval
-	if v := getenv("SUMMARY_INTERVAL"); v != "" {
-		if interval, err = time.ParseDuration(v); err != nil || interval <= 0 {
-			return nil, fmt.Errorf("SUMMARY_INTERVAL: %q is not a positive duration such as 60s", v)
-		}
+	interval, err := svcenv.SummaryInterval(getenv("SUMMARY_INTERVAL"))
+	if err != nil {
+		return nil, err
 	}
 	budget, err := memoryBudget(getenv("PUSH_MEMORY_MIB"), cgroupMemoryMax)
 	if err != nil {
@@ -152,27 +141,16 @@ func NewFromEnv(ctx context.Context, getenv func(string) string, opts ...Option)
 		return nil, fmt.Errorf("CACHE_BACKEND: %q is neither %s nor %s", backend, BackendRedis, BackendMemcached)
 	}
 	topic := getenv("REJECT_TOPIC")
-	var project string
-	if topic != "" {
-		m := rejectTopic.FindStringSubmatch(topic)
-		if m == nil {
-			return nil, fmt.Errorf("REJECT_TOPIC: %q is not projects/PROJECT/topics/TOPIC", topic)
-		}
-		project = m[1]
+	project, err := svcenv.RejectTopic(topic)
+	if err != nil {
+		return nil, err
 	}
 
-	s := &Service{Port: port, log: NewLogger(o.logOut)}
-	// The logging client only formats entries: RedirectAsJSON writes them to
-	// logOut and nothing is sent to the Logging API, so no credentials are
-	// needed. A fixed resource skips the metadata-server probe (the resource
-	// is not part of the redirected line anyway).
-	s.logClient, err = logging.NewClient(ctx, "projects/"+firstNonEmpty(project, "cloudsql-cache"),
-		option.WithoutAuthentication())
-	if err != nil {
-		return nil, fmt.Errorf("logging client: %w", err)
+	s := &Service{Port: port, log: svcenv.NewLogger(o.logOut)}
+	var summaryLog *logging.Logger
+	if s.logClient, summaryLog, err = svcenv.SummaryLog(ctx, project, o.logOut); err != nil {
+		return nil, err
 	}
-	summaryLog := s.logClient.Logger("cloudsql-cache", logging.RedirectAsJSON(o.logOut),
-		logging.CommonResource(&monitoredres.MonitoredResource{Type: "global"}))
 
 	var parker pipeline.Parker
 	if topic != "" {
@@ -266,57 +244,6 @@ func memoryBudget(setting, cgroupFile string) (int64, error) {
 		}
 	}
 	return handler.DefaultMemoryBudget, nil
-}
-
-// redisOptions parses REDIS_URL and applies REDIS_CA_CERT.
-func redisOptions(rawURL, caFile string) (*redis.Options, error) {
-	if rawURL == "" {
-		rawURL = DefaultRedisURL
-	}
-	opts, err := redis.ParseURL(rawURL)
-	if err != nil {
-		return nil, fmt.Errorf("REDIS_URL: %w", err)
-	}
-	if caFile != "" {
-		if opts.TLSConfig == nil {
-			return nil, fmt.Errorf("REDIS_CA_CERT: set, but REDIS_URL %q does not use TLS (rediss://)", rawURL)
-		}
-		pem, err := os.ReadFile(caFile)
-		if err != nil {
-			return nil, fmt.Errorf("REDIS_CA_CERT: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("REDIS_CA_CERT: no PEM certificate in %s", caFile)
-		}
-		opts.TLSConfig.RootCAs = pool
-		opts.TLSConfig.MinVersion = tls.VersionTLS12
-	}
-	// Respect request deadlines, so a hung Redis turns into a 503 in time.
-	opts.ContextTimeoutEnabled = true
-	return opts, nil
-}
-
-// NewLogger returns a JSON slog logger whose lines Cloud Logging parses as
-// structured entries: "message" for the text and "severity" for the level.
-func NewLogger(w io.Writer) *slog.Logger {
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{
-		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
-			if len(groups) > 0 {
-				return a
-			}
-			switch a.Key {
-			case slog.MessageKey:
-				a.Key = "message"
-			case slog.LevelKey:
-				a.Key = "severity"
-				if lvl, ok := a.Value.Any().(slog.Level); ok && lvl == slog.LevelWarn {
-					a.Value = slog.StringValue("WARNING")
-				}
-			}
-			return a
-		},
-	}))
 }
 
 // ServeHTTP handles one push request.
