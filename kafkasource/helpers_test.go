@@ -88,9 +88,16 @@ func (fk *fakeKafka) client(t *testing.T, opts ...kgo.Opt) *kgo.Client {
 // returns them with their offsets.
 func produce(t *testing.T, cl *kgo.Client, topic string, partition int32, values ...[]byte) []*kgo.Record {
 	t.Helper()
+	return produceAt(t, cl, topic, partition, 0, values...)
+}
+
+// produceAt is produce with keys numbered from first, for records that
+// follow ones produced earlier.
+func produceAt(t *testing.T, cl *kgo.Client, topic string, partition int32, first int, values ...[]byte) []*kgo.Record {
+	t.Helper()
 	recs := make([]*kgo.Record, len(values))
 	for i, v := range values {
-		recs[i] = &kgo.Record{Topic: topic, Partition: partition, Key: []byte(fmt.Sprintf(`{"id":%d}`, i)), Value: v}
+		recs[i] = &kgo.Record{Topic: topic, Partition: partition, Key: []byte(fmt.Sprintf(`{"id":%d}`, first+i)), Value: v}
 	}
 	require.NoError(t, cl.ProduceSync(context.Background(), recs...).FirstErr())
 	return recs

@@ -128,16 +128,22 @@ func TestMessageFields(t *testing.T) {
 	assert.Equal(t, 2, got[1].Attempt)
 }
 
-// A rebalance moves a partition whose record the first member keeps
-// retrying: the first member abandons it without committing past it, and
-// the second member gets it from the committed offset and finishes it; when
-// the first member stops, its other partition moves too.
+// A rebalance while the first member keeps retrying a record: the partition
+// that moves is finished by the second member from the committed offset (a
+// record the first member held in flight is abandoned, not committed past),
+// and when the first member stops, its other partition moves too.
+//
+// The records are produced in two rounds because a poll may return one
+// partition's records before the other's: had the stuck records been there
+// from the start, the first member could block on one partition before ever
+// fetching the other, and nothing here would be about rebalancing.
 func TestRebalanceAbandonsRevokedPartitions(t *testing.T) {
 	const topic = "srv.db.orders"
 	fk := newFakeKafka(t, 2, topic)
 	prod := fk.client(t)
+	all := values(5)
 	for p := int32(0); p < 2; p++ {
-		produce(t, prod, topic, p, values(5)...)
+		produce(t, prod, topic, p, all[:2]...)
 	}
 	stuck := func(m pipeline.Message) pipeline.Verdict {
 		if m.ID == id(topic, 0, 2) || m.ID == id(topic, 1, 2) {
@@ -150,10 +156,15 @@ func TestRebalanceAbandonsRevokedPartitions(t *testing.T) {
 	guardCommits(t, fk, nil, a, b)
 	cfg := Config{Brokers: fk.addrs, Topics: []string{topic}, Group: "g2"}
 
-	_, stopA := startSource(t, cfg, a)
+	srcA, stopA := startSource(t, cfg, a)
 	for p := int32(0); p < 2; p++ {
 		require.Eventually(t, func() bool { return committed(t, prod, "g2", topic, p) == 2 }, waitFor, 5*time.Millisecond)
 	}
+	for p := int32(0); p < 2; p++ {
+		produceAt(t, prod, topic, p, 2, all[2:]...)
+	}
+	// a is now retrying a stuck record.
+	require.Eventually(t, func() bool { return srcA.Stats().Retries > 0 }, waitFor, time.Millisecond)
 	srcB, _ := startSource(t, cfg, b)
 	// One partition moves to b and is finished there.
 	require.Eventually(t, func() bool {
@@ -165,6 +176,7 @@ func TestRebalanceAbandonsRevokedPartitions(t *testing.T) {
 	}
 	assert.False(t, a.isFinished(id(topic, 0, 2)))
 	assert.False(t, a.isFinished(id(topic, 1, 2)))
+	assert.Positive(t, srcA.Stats().Abandoned, "a dropped its stuck record on revoke or stop")
 	assert.Len(t, srcB.Lag(), 2, "b owns both partitions")
 }
 
