@@ -9,6 +9,8 @@ resource "google_service_account" "debezium" {
 }
 
 resource "google_service_account" "function" {
+  count = local.push ? 1 : 0
+
   account_id   = "${var.name_prefix}-function"
   display_name = "cloudsql-cache handler on Cloud Run"
 
@@ -16,10 +18,37 @@ resource "google_service_account" "function" {
 }
 
 resource "google_service_account" "push" {
+  count = local.push ? 1 : 0
+
   account_id   = "${var.name_prefix}-push"
   display_name = "Pub/Sub push identity (OIDC) invoking the handler"
 
   depends_on = [google_project_service.apis]
+}
+
+resource "google_service_account" "worker" {
+  count = local.worker ? 1 : 0
+
+  account_id   = "${var.name_prefix}-worker"
+  display_name = "cloudsql-cache worker on the Cloud Run worker pool (${var.delivery})"
+
+  depends_on = [google_project_service.apis]
+}
+
+locals {
+  # The runtime's identity: the function's (push) or the worker's (pull, kafka). Both are given
+  # the same grants for the cache, the config, rejects and telemetry.
+  runtime_member = local.push ? google_service_account.function[0].member : google_service_account.worker[0].member
+
+  # Secrets the runtime reads at start (env or mounted files). Keys are static so for_each
+  # knows them at plan time.
+  runtime_secrets = merge(
+    {
+      redis_url = google_secret_manager_secret.redis_url.id
+      redis_ca  = google_secret_manager_secret.redis_ca.id
+    },
+    var.cache_config_yaml == "" ? {} : { cache_config = google_secret_manager_secret.cache_config[0].id },
+  )
 }
 
 # ---------------------------------------------------------------- Debezium VM
@@ -70,57 +99,60 @@ resource "google_project_iam_member" "debezium_image_reader" {
   member  = google_service_account.debezium.member
 }
 
-# ---------------------------------------------------------------- function
-resource "google_secret_manager_secret_iam_member" "function_redis_url" {
-  secret_id = google_secret_manager_secret.redis_url.id
+# ---------------------------------------------------------------- runtime (function or worker)
+resource "google_secret_manager_secret_iam_member" "runtime" {
+  for_each = local.runtime_secrets
+
+  secret_id = each.value
   role      = "roles/secretmanager.secretAccessor"
-  member    = google_service_account.function.member
+  member    = local.runtime_member
 }
 
-resource "google_secret_manager_secret_iam_member" "function_redis_ca" {
-  secret_id = google_secret_manager_secret.redis_ca.id
-  role      = "roles/secretmanager.secretAccessor"
-  member    = google_service_account.function.member
-}
-
-resource "google_secret_manager_secret_iam_member" "function_cache_config" {
-  count = var.cache_config_yaml == "" ? 0 : 1
-
-  secret_id = google_secret_manager_secret.cache_config[0].id
-  role      = "roles/secretmanager.secretAccessor"
-  member    = google_service_account.function.member
-}
-
-resource "google_pubsub_topic_iam_member" "function_reject_publisher" {
+# REJECT_TOPIC: parked messages.
+resource "google_pubsub_topic_iam_member" "runtime_reject_publisher" {
   topic  = google_pubsub_topic.reject.id
   role   = "roles/pubsub.publisher"
-  member = google_service_account.function.member
+  member = local.runtime_member
 }
 
-resource "google_project_iam_member" "function" {
+resource "google_project_iam_member" "runtime" {
   for_each = toset([
-    "roles/logging.logWriter",
-    "roles/monitoring.metricWriter",
+    "roles/logging.logWriter",       # summaries, rejects, errors
+    "roles/monitoring.metricWriter", # /metrics through the collector sidecar
   ])
 
   project = var.project_id
   role    = each.value
-  member  = google_service_account.function.member
+  member  = local.runtime_member
+}
+
+# The worker streams its own subscriptions only: subscriber on each of them, nothing on the
+# topics or the project.
+resource "google_pubsub_subscription_iam_member" "worker_subscriber" {
+  for_each = google_pubsub_subscription.pull
+
+  subscription = each.value.id
+  role         = "roles/pubsub.subscriber"
+  member       = google_service_account.worker[0].member
 }
 
 # ---------------------------------------------------------------- push identity
 resource "google_cloud_run_v2_service_iam_member" "push_invoker" {
+  count = local.push ? 1 : 0
+
   project  = var.project_id
-  location = google_cloud_run_v2_service.function.location
-  name     = google_cloud_run_v2_service.function.name
+  location = google_cloud_run_v2_service.function[0].location
+  name     = google_cloud_run_v2_service.function[0].name
   role     = "roles/run.invoker"
-  member   = google_service_account.push.member
+  member   = google_service_account.push[0].member
 }
 
 # The Pub/Sub service agent mints the OIDC tokens for the push identity. Needed explicitly only
 # in projects created before 2021-04-08, harmless elsewhere.
 resource "google_service_account_iam_member" "push_token_creator" {
-  service_account_id = google_service_account.push.name
+  count = local.push ? 1 : 0
+
+  service_account_id = google_service_account.push[0].name
   role               = "roles/iam.serviceAccountTokenCreator"
   member             = local.pubsub_service_agent
 }
@@ -135,9 +167,9 @@ resource "google_pubsub_topic_iam_member" "dead_letter_publisher" {
 }
 
 resource "google_pubsub_subscription_iam_member" "dead_letter_subscriber" {
-  for_each = local.pushed_topics
+  for_each = local.pull ? google_pubsub_subscription.pull : google_pubsub_subscription.push
 
-  subscription = google_pubsub_subscription.push[each.key].id
+  subscription = each.value.id
   role         = "roles/pubsub.subscriber"
   member       = local.pubsub_service_agent
 }

@@ -10,8 +10,27 @@ locals {
   # Managed Kafka's bootstrap DNS name, created in the subnet (port 9092, TLS + SASL).
   kafka_bootstrap = local.kafka_create ? "bootstrap.${local.kafka_cluster}.${var.region}.managedkafka.${var.project_id}.cloud.goog:9092" : var.kafka_bootstrap
 
-  # Parked messages (KAFKA_DLQ_TOPIC).
+  # Parked messages (KAFKA_DLQ_TOPIC), on the cluster created here. An existing cluster parks on
+  # the Pub/Sub reject topic instead (REJECT_TOPIC), which Terraform creates either way.
   kafka_dlq_topic = "${var.name_prefix}-rejected"
+
+  # The worker's Kafka settings (worker/config.go): every table topic and the heartbeat, one
+  # consumer group per deployment, Google's OAUTHBEARER over TLS for Managed Kafka.
+  kafka_worker_env = local.kafka ? merge(
+    {
+      KAFKA_BROKERS = local.kafka_bootstrap
+      KAFKA_TOPICS  = join(",", values(local.consumed_topics))
+      KAFKA_GROUP   = "${var.name_prefix}-cache"
+      KAFKA_TLS     = var.kafka_auth == "google" ? "1" : "0"
+      KAFKA_SASL    = var.kafka_auth == "google" ? "oauthbearer" : "none"
+    },
+    local.kafka_create ? { KAFKA_DLQ_TOPIC = local.kafka_dlq_topic } : {},
+  ) : {}
+
+  # Managed Kafka's bootstrap and broker names are in a DNS zone private to the VPC: the Kafka
+  # worker sends all its traffic through the VPC (Google APIs via Private Google Access, the
+  # rest via Cloud NAT) so that it resolves and reaches them there. Pull needs only Memorystore.
+  worker_egress = local.kafka ? "ALL_TRAFFIC" : "PRIVATE_RANGES_ONLY"
 }
 
 resource "google_project_service" "managedkafka" {
@@ -78,6 +97,15 @@ resource "google_project_iam_member" "debezium_kafka" {
   member  = google_service_account.debezium.member
 }
 
+# The worker consumes (and parks on the DLQ topic) as its service account, the same way.
+resource "google_project_iam_member" "worker_kafka" {
+  count = local.kafka && var.kafka_auth == "google" ? 1 : 0
+
+  project = var.project_id
+  role    = "roles/managedkafka.client"
+  member  = google_service_account.worker[0].member
+}
+
 # ---------------------------------------------------------------- consumer lag
 # The worker logs one "kafka partition lag" entry per owned partition per summary interval:
 # jsonPayload.message.{topic, partition, lag, finished, high_watermark}.
@@ -86,7 +114,7 @@ resource "google_logging_metric" "kafka_lag" {
 
   name            = "cdc_kafka_consumer_lag"
   description     = "Records of a partition not yet applied (high watermark - next offset to commit), per worker summary"
-  filter          = "${local.summary}.message=\"kafka partition lag\""
+  filter          = "${local.runtime_filter} AND ${local.summary}.message=\"kafka partition lag\""
   value_extractor = "EXTRACT(${local.summary}.lag)"
   label_extractors = {
     topic     = "EXTRACT(${local.summary}.topic)"
@@ -123,12 +151,20 @@ resource "google_logging_metric" "kafka_lag" {
 }
 
 locals {
+  kafka_lag_metric = try(google_logging_metric.kafka_lag[0].name, "")
+
+  # Per partition: the worker's cdc_kafka_partition_lag gauge (/metrics), or the mean of its
+  # logged lag entries (logs only).
+  kafka_lag_query = var.prometheus_metrics ? (
+    "max by (topic, partition) (cdc_kafka_partition_lag{${local.prom}})"
+    ) : (
+    "max by (topic, partition) (rate(${local.promql_user}${local.kafka_lag_metric}_sum[10m]) / rate(${local.promql_user}${local.kafka_lag_metric}_count[10m]))"
+  )
+
   kafka_dashboard_tiles = local.kafka ? [
     {
       title = "Kafka consumer lag per partition (records not yet applied)"
-      sets = [{
-        prometheusQuery = "max by (topic, partition) (rate(${local.promql_user}${google_logging_metric.kafka_lag[0].name}_sum[5m]) / rate(${local.promql_user}${google_logging_metric.kafka_lag[0].name}_count[5m]))"
-      }]
+      sets  = [{ prometheusQuery = local.kafka_lag_query }]
     },
   ] : []
 }
@@ -141,15 +177,15 @@ resource "google_monitoring_alert_policy" "kafka_lag" {
   notification_channels = local.notification_channels
 
   conditions {
-    display_name = "mean lag per partition over 10 minutes"
+    display_name = "lag per partition for 10 minutes"
     condition_prometheus_query_language {
-      query    = "max by (topic, partition) (rate(${local.promql_user}${google_logging_metric.kafka_lag[0].name}_sum[10m]) / rate(${local.promql_user}${google_logging_metric.kafka_lag[0].name}_count[10m])) > ${var.alert_kafka_lag}"
+      query    = "${local.kafka_lag_query} > ${var.alert_kafka_lag}"
       duration = "600s"
     }
   }
 
   documentation {
     mime_type = "text/markdown"
-    content   = "The Kafka workers fall behind on a partition. A growing lag on every partition: the workers are too few or Redis is slow (worker logs, Redis CPU). One partition only: a record there keeps failing (look for 'kafka batch: records to retry' in the worker logs). `cachectl status -kafka BROKERS` shows committed offsets and lag per partition."
+    content   = "The Kafka workers fall behind on a partition. A growing lag on every partition: the workers are too few (worker_instances, at most kafka_partitions useful) or the cache is slow (worker logs, cache CPU). One partition only: a record there keeps failing (look for 'kafka batch: records to retry' in the logs of ${local.worker_name}). `cachectl status -kafka BROKERS` shows committed offsets and lag per partition."
   }
 }

@@ -16,11 +16,20 @@ locals {
   # Every topic Debezium may publish to must exist, or its publish fails and the connector stops.
   debezium_topics = merge(local.table_topics, local.signal_topic, { "__heartbeat" = local.heartbeat_topic })
 
-  # Topics pushed to the function: the tables and the heartbeat (liveness), not the signal table.
-  pushed_topics = merge(local.table_topics, { "__heartbeat" = local.heartbeat_topic })
+  # How changes reach the cache: push runs the function (Cloud Run service); pull and kafka run
+  # the worker (Cloud Run worker pool) instead.
+  push   = var.delivery == "push"
+  pull   = var.delivery == "pull"
+  worker = var.delivery != "push"
 
-  # Prefix of every push subscription name; the dashboard and alerts select on it.
+  # Topics consumed from Pub/Sub (pushed to the function, or pulled by the worker): the tables
+  # and the heartbeat (liveness, checkpoint), not the signal table.
+  consumed_topics = merge(local.table_topics, { "__heartbeat" = local.heartbeat_topic })
+
+  # Prefix of every consuming subscription's name; the dashboard and alerts select on it.
   push_subscription_prefix = "${var.name_prefix}-push."
+  pull_subscription_prefix = "${var.name_prefix}-pull."
+  subscription_prefix      = local.pull ? local.pull_subscription_prefix : local.push_subscription_prefix
 
   pubsub_service_agent = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
 

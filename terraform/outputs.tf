@@ -1,11 +1,16 @@
 output "function_url" {
-  description = "Cloud Run URL of the handler (internal ingress: reachable by Pub/Sub push and from the VPC only)."
-  value       = google_cloud_run_v2_service.function.uri
+  description = "Cloud Run URL of the handler (internal ingress: reachable by Pub/Sub push and from the VPC only); empty unless delivery = \"push\"."
+  value       = try(google_cloud_run_v2_service.function[0].uri, "")
 }
 
 output "function_service" {
-  description = "Cloud Run service name."
-  value       = google_cloud_run_v2_service.function.name
+  description = "Cloud Run service name (delivery = \"push\"); empty otherwise."
+  value       = try(google_cloud_run_v2_service.function[0].name, "")
+}
+
+output "worker_pool" {
+  description = "Cloud Run worker pool running the worker (delivery = \"pull\" or \"kafka\"); empty for push."
+  value       = try(google_cloud_run_v2_worker_pool.worker[0].name, "")
 }
 
 output "redis_host" {
@@ -34,8 +39,8 @@ output "topics" {
 }
 
 output "subscriptions" {
-  description = "Push subscription per consumed topic."
-  value       = { for k, s in google_pubsub_subscription.push : k => s.name }
+  description = "Push (delivery = \"push\") or pull (\"pull\") subscription per consumed topic; empty for kafka."
+  value       = { for k, s in merge(google_pubsub_subscription.push, google_pubsub_subscription.pull) : k => s.name }
 }
 
 output "dead_letter_topic" {

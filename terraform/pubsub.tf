@@ -1,5 +1,6 @@
 # Topics Debezium publishes to (one per table, the heartbeat, the signal table), one push
-# subscription per consumed topic, a dead-letter topic and the handler's reject topic. Topics
+# subscription (delivery = "push") or pull subscription (delivery = "pull") per consumed topic,
+# a dead-letter topic and the handler's reject topic. Topics
 # and subscriptions that only hold messages for people/tools get a pull subscription, because a
 # topic without subscriptions drops what is published to it.
 
@@ -13,7 +14,7 @@ resource "google_pubsub_topic" "cdc" {
 }
 
 resource "google_pubsub_subscription" "push" {
-  for_each = local.pushed_topics
+  for_each = local.push ? local.consumed_topics : {}
 
   name   = "${local.push_subscription_prefix}${each.value}"
   topic  = google_pubsub_topic.cdc[each.key].id
@@ -42,11 +43,11 @@ resource "google_pubsub_subscription" "push" {
   }
 
   push_config {
-    push_endpoint = google_cloud_run_v2_service.function.uri
+    push_endpoint = google_cloud_run_v2_service.function[0].uri
 
     oidc_token {
-      service_account_email = google_service_account.push.email
-      audience              = google_cloud_run_v2_service.function.uri
+      service_account_email = google_service_account.push[0].email
+      audience              = google_cloud_run_v2_service.function[0].uri
     }
 
     # Default: the wrapped JSON envelope. It carries messageId, publishTime, orderingKey,
@@ -66,6 +67,39 @@ resource "google_pubsub_subscription" "push" {
     google_cloud_run_v2_service_iam_member.push_invoker,
     google_pubsub_topic_iam_member.dead_letter_publisher,
   ]
+}
+
+# The worker's streaming pull (delivery = "pull"): the push subscription's policies without the
+# push. The worker extends the ack deadline of what it holds, so ack_deadline_seconds only bounds
+# how soon a message held by a crashed instance is redelivered.
+resource "google_pubsub_subscription" "pull" {
+  for_each = local.pull ? local.consumed_topics : {}
+
+  name   = "${local.pull_subscription_prefix}${each.value}"
+  topic  = google_pubsub_topic.cdc[each.key].id
+  labels = local.labels
+
+  ack_deadline_seconds       = var.ack_deadline_seconds
+  message_retention_duration = var.message_retention_duration
+  retain_acked_messages      = false
+  enable_message_ordering    = var.subscription_message_ordering
+
+  expiration_policy {
+    ttl = ""
+  }
+
+  # A nacked message (Redis down) comes back after this backoff, not at once.
+  retry_policy {
+    minimum_backoff = var.retry_minimum_backoff
+    maximum_backoff = var.retry_maximum_backoff
+  }
+
+  dead_letter_policy {
+    dead_letter_topic     = google_pubsub_topic.dead_letter.id
+    max_delivery_attempts = var.max_delivery_attempts
+  }
+
+  depends_on = [google_pubsub_topic_iam_member.dead_letter_publisher]
 }
 
 # ---------------------------------------------------------------- dead letters

@@ -30,3 +30,46 @@ resource "google_redis_instance" "cache" {
 
   depends_on = [google_project_service.apis]
 }
+
+# ---------------------------------------------------------------- monitoring
+locals {
+  cache_tiles = [
+    {
+      title = "Redis memory usage ratio"
+      sets = [{
+        timeSeriesFilter = { filter = "metric.type=\"redis.googleapis.com/stats/memory/usage_ratio\" AND resource.type=\"redis_instance\" AND resource.label.instance_id=\"${google_redis_instance.cache.id}\"", aggregation = { alignmentPeriod = "60s", perSeriesAligner = "ALIGN_MAX", crossSeriesReducer = "REDUCE_MAX", groupByFields = [] } }
+      }]
+    },
+    {
+      title = "Redis connected clients"
+      sets = [{
+        timeSeriesFilter = { filter = "metric.type=\"redis.googleapis.com/clients/connected\" AND resource.type=\"redis_instance\" AND resource.label.instance_id=\"${google_redis_instance.cache.id}\"", aggregation = { alignmentPeriod = "60s", perSeriesAligner = "ALIGN_MEAN", crossSeriesReducer = "REDUCE_SUM", groupByFields = [] } }
+      }]
+    },
+  ]
+}
+
+resource "google_monitoring_alert_policy" "redis_memory" {
+  display_name          = "Redis memory > ${var.alert_redis_memory_ratio * 100}% (noeviction: writes fail when full)"
+  combiner              = "OR"
+  notification_channels = local.notification_channels
+
+  conditions {
+    display_name = "redis memory usage_ratio"
+    condition_threshold {
+      filter          = "metric.type=\"redis.googleapis.com/stats/memory/usage_ratio\" AND resource.type=\"redis_instance\" AND resource.label.instance_id=\"${google_redis_instance.cache.id}\""
+      comparison      = "COMPARISON_GT"
+      threshold_value = var.alert_redis_memory_ratio
+      duration        = "300s"
+      aggregations {
+        alignment_period   = "60s"
+        per_series_aligner = "ALIGN_MAX"
+      }
+    }
+  }
+
+  documentation {
+    mime_type = "text/markdown"
+    content   = "Grow redis_memory_size_gb (in-place resize) or shorten row TTLs / tombstone_ttl before the cache fills and writes are refused."
+  }
+}

@@ -1,12 +1,14 @@
-# The handler as a Cloud Run service: Pub/Sub pushes to it (OIDC), it writes to Memorystore over
-# private VPC egress. Ingress is internal-only: Pub/Sub push from this project counts as internal
-# traffic, so nothing on the internet can reach the URL.
+# The handler as a Cloud Run service (delivery = "push"): Pub/Sub pushes to it (OIDC), it writes
+# to Memorystore over private VPC egress. Ingress is internal-only: Pub/Sub push from this project
+# counts as internal traffic, so nothing on the internet can reach the URL. The settings it shares
+# with the worker (worker.tf) are the locals below.
 
 locals {
   redis_ca_dir = "/secrets/redis-ca"
   config_dir   = "/config"
 
-  function_env = merge(
+  # Settings the function and the worker share (their env contract: docs/contracts.md).
+  runtime_env = merge(
     {
       REDIS_CA_CERT    = "${local.redis_ca_dir}/ca.pem"
       REJECT_TOPIC     = google_pubsub_topic.reject.id # projects/P/topics/T
@@ -17,17 +19,27 @@ locals {
     var.cache_prefix == "" ? {} : { CACHE_PREFIX = var.cache_prefix },
     var.cache_config_yaml == "" ? {} : { CACHE_CONFIG = "${local.config_dir}/cache.yaml" },
   )
+
+  # Variables read from Secret Manager (name => secret id), and secrets mounted as files
+  # (volume name => directory, secret, file name).
+  runtime_secret_env = { REDIS_URL = google_secret_manager_secret.redis_url.secret_id }
+  runtime_files = merge(
+    { "redis-ca" = { dir = local.redis_ca_dir, secret = google_secret_manager_secret.redis_ca.secret_id, file = "ca.pem" } },
+    var.cache_config_yaml == "" ? {} : { "cache-config" = { dir = local.config_dir, secret = google_secret_manager_secret.cache_config[0].secret_id, file = "cache.yaml" } },
+  )
 }
 
 resource "google_cloud_run_v2_service" "function" {
-  name                = "${var.name_prefix}-function"
+  count = local.push ? 1 : 0
+
+  name                = local.function_name
   location            = var.region
   ingress             = "INGRESS_TRAFFIC_INTERNAL_ONLY"
   deletion_protection = var.deletion_protection
   labels              = local.labels
 
   template {
-    service_account                  = google_service_account.function.email
+    service_account                  = google_service_account.function[0].email
     max_instance_request_concurrency = var.function_concurrency
     timeout                          = "${var.ack_deadline_seconds}s"
 
@@ -53,6 +65,7 @@ resource "google_cloud_run_v2_service" "function" {
     }
 
     containers {
+      name  = "function"
       image = var.function_image
 
       ports {
@@ -68,58 +81,70 @@ resource "google_cloud_run_v2_service" "function" {
         startup_cpu_boost = true
       }
 
-      env {
-        name = "REDIS_URL"
-        value_source {
-          secret_key_ref {
-            secret  = google_secret_manager_secret.redis_url.secret_id
-            version = "latest"
+      dynamic "env" {
+        for_each = local.runtime_secret_env
+        content {
+          name = env.key
+          value_source {
+            secret_key_ref {
+              secret  = env.value
+              version = "latest"
+            }
           }
         }
       }
 
       dynamic "env" {
-        for_each = local.function_env
+        for_each = local.runtime_env
         content {
           name  = env.key
           value = env.value
         }
       }
 
-      volume_mounts {
-        name       = "redis-ca"
-        mount_path = local.redis_ca_dir
-      }
-
       dynamic "volume_mounts" {
-        for_each = var.cache_config_yaml == "" ? [] : [1]
+        for_each = local.runtime_files
         content {
-          name       = "cache-config"
-          mount_path = local.config_dir
+          name       = volume_mounts.key
+          mount_path = volume_mounts.value.dir
         }
       }
     }
 
-    volumes {
-      name = "redis-ca"
-      secret {
-        secret = google_secret_manager_secret.redis_ca.secret_id
-        items {
-          version = "latest"
-          path    = "ca.pem"
+    # /metrics -> Managed Service for Prometheus (metrics.tf).
+    dynamic "containers" {
+      for_each = local.metrics_sidecar
+      content {
+        name  = containers.value.name
+        image = containers.value.image
+        args  = containers.value.args
+
+        env {
+          name  = "CDC_COLLECTOR_CONFIG"
+          value = containers.value.config
+        }
+
+        dynamic "resources" {
+          for_each = var.metrics_sidecar_limits == null ? [] : [var.metrics_sidecar_limits]
+          content {
+            limits = {
+              cpu    = resources.value.cpu
+              memory = resources.value.memory
+            }
+          }
         }
       }
     }
 
     dynamic "volumes" {
-      for_each = var.cache_config_yaml == "" ? [] : [1]
+      for_each = local.runtime_files
       content {
-        name = "cache-config"
+        name = volumes.key
         secret {
-          secret = google_secret_manager_secret.cache_config[0].secret_id
+          secret = volumes.value.secret
           items {
             version = "latest"
-            path    = "cache.yaml"
+            path    = volumes.value.file
           }
         }
       }
@@ -132,8 +157,6 @@ resource "google_cloud_run_v2_service" "function" {
     google_secret_manager_secret_version.redis_url,
     google_secret_manager_secret_version.redis_ca,
     google_secret_manager_secret_version.cache_config,
-    google_secret_manager_secret_iam_member.function_redis_url,
-    google_secret_manager_secret_iam_member.function_redis_ca,
-    google_secret_manager_secret_iam_member.function_cache_config,
+    google_secret_manager_secret_iam_member.runtime,
   ]
 }

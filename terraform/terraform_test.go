@@ -165,6 +165,12 @@ func (m *module) walkBody(body *hclsyntax.Body, iters map[string]bool) {
 			}
 			m.walkBody(&hclsyntax.Body{Blocks: b.Body.Blocks}, iters)
 			continue
+		case "moved":
+			// "from" is a former address: by design no longer declared. "to" must be.
+			if attr, ok := b.Body.Attributes["to"]; ok {
+				m.walkExpr(attr.Expr, iters)
+			}
+			continue
 		case "lifecycle":
 			// ignore_changes names attributes of the resource itself.
 			for _, attr := range b.Body.Attributes {
@@ -979,4 +985,50 @@ func summaryContract(t *testing.T) (fields map[string]bool, message string) {
 		t.Fatalf("pipeline.Summary / pipeline.SummaryMessage not found in ../pipeline (fields %v, message %q)", fields, message)
 	}
 	return fields, message
+}
+
+// The PromQL of the dashboard and alerts names series the function and the worker serve on
+// /metrics: every selector cdc_x{...} and every histogram of the fleet quantiles must be a family
+// the Go code writes, or the tiles stay empty and the alerts never fire.
+func TestPromQLNamesMatchMetrics(t *testing.T) {
+	families := map[string]bool{}
+	for _, dir := range []string{"../pipeline", "../pubsubpull", "../kafkasource", "../metrics"} {
+		files, _ := filepath.Glob(dir + "/*.go")
+		for _, p := range files {
+			if strings.HasSuffix(p, "_test.go") {
+				continue
+			}
+			src, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range regexp.MustCompile(`"(cdc_[a-z_]+)"`).FindAllStringSubmatch(string(src), -1) {
+				families[m[1]] = true
+			}
+		}
+	}
+	if !families["cdc_commit_lag_seconds"] || !families["cdc_messages_total"] {
+		t.Fatalf("Prometheus families not found in the Go sources: %v", families)
+	}
+	var used []string
+	for name, src := range readTF(t, ".") {
+		for _, m := range regexp.MustCompile(`(cdc_[a-z_]+)\{`).FindAllStringSubmatch(string(src), -1) {
+			used = append(used, name+": "+m[1])
+		}
+		// local.fleet_quantile: histogram_quantile over cdc_${h}_seconds_bucket for each h listed.
+		if m := regexp.MustCompile(`for h in \[([^\]]*)\][^\n]*\n[^\n]*cdc_\$\{h\}_seconds_bucket`).FindStringSubmatch(string(src)); m != nil {
+			for _, h := range regexp.MustCompile(`"(\w+)"`).FindAllStringSubmatch(m[1], -1) {
+				used = append(used, name+": cdc_"+h[1]+"_seconds_bucket")
+			}
+		}
+	}
+	if len(used) < 6 {
+		t.Fatalf("found only %v in the PromQL of the .tf files", used)
+	}
+	for _, u := range used {
+		series := u[strings.Index(u, " ")+1:]
+		if !families[strings.TrimSuffix(series, "_bucket")] {
+			t.Errorf("%s: no Go code serves a family %s on /metrics", u, strings.TrimSuffix(series, "_bucket"))
+		}
+	}
 }

@@ -355,6 +355,24 @@ variable "deletion_protection" {
 }
 
 # ---------------------------------------------------------------- monitoring
+variable "prometheus_metrics" {
+  description = "Scrape the function's or worker's /metrics into Managed Service for Prometheus with a collector sidecar (metrics.tf): the dashboard and the commit-lag alert then use true fleet percentiles. false: logs-only (the summary log's per-instance percentiles, maxed across instances), no sidecar, no Prometheus samples billed."
+  type        = bool
+  default     = true
+}
+
+variable "metrics_scrape_interval" {
+  description = "How often the sidecar scrapes /metrics. Every scrape sends ~460 samples per cached table per instance (four histograms of 113 series), billed per sample: 60s is ~20M samples a month per table and instance."
+  type        = string
+  default     = "60s"
+}
+
+variable "metrics_sidecar_limits" {
+  description = "CPU and memory limits of the collector sidecar (e.g. { cpu = \"1\", memory = \"256Mi\" }); null leaves Cloud Run's defaults. Cloud Run bills the sum of the containers' allocations."
+  type        = object({ cpu = string, memory = string })
+  default     = null
+}
+
 variable "alert_email" {
   description = "E-mail notified by the alert policies; empty creates the policies without notification."
   type        = string
@@ -389,6 +407,47 @@ variable "delivery" {
     condition     = contains(["push", "pull", "kafka"], var.delivery)
     error_message = "delivery is push, pull or kafka."
   }
+}
+
+# ---------------------------------------------------------------- worker (delivery = "pull" or "kafka")
+variable "worker_image" {
+  description = "Image of the worker (worker/cmd); null uses function_image, which holds /worker beside /function (function/Dockerfile)."
+  type        = string
+  default     = null
+}
+
+variable "worker_instances" {
+  description = "Instances of the Cloud Run worker pool (manual scaling). Pull: each instance streams every subscription; Kafka: at most kafka_partitions instances share a topic's partitions, more stay idle."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.worker_instances >= 1 && floor(var.worker_instances) == var.worker_instances
+    error_message = "worker_instances is a whole number, at least 1."
+  }
+}
+
+variable "worker_cpu" {
+  description = "vCPU per worker instance (worker pools take 1, 2, 4, 6 or 8)."
+  type        = string
+  default     = "1"
+
+  validation {
+    condition     = contains(["1", "2", "4", "6", "8"], var.worker_cpu)
+    error_message = "Cloud Run worker pools take 1, 2, 4, 6 or 8 vCPUs."
+  }
+}
+
+variable "worker_memory" {
+  description = "Memory per worker instance; PULL_MAX_OUTSTANDING messages (3-7 KB each in the full format) are held at once per subscription."
+  type        = string
+  default     = "512Mi"
+}
+
+variable "pull_max_outstanding" {
+  description = "PULL_MAX_OUTSTANDING: messages received and not yet acknowledged, per subscription and instance (flow control)."
+  type        = number
+  default     = 5000
 }
 
 # ---------------------------------------------------------------- Kafka (delivery = "kafka")

@@ -48,18 +48,18 @@ run "created_vpc_direct_egress" {
     error_message = "Direct VPC egress must not create a connector (its VMs cost money)."
   }
   assert {
-    condition     = google_cloud_run_v2_service.function.template[0].vpc_access[0].connector == null
+    condition     = google_cloud_run_v2_service.function[0].template[0].vpc_access[0].connector == null
     error_message = "Direct VPC egress must not name a connector."
   }
   assert {
     condition = (
-      length(google_cloud_run_v2_service.function.template[0].vpc_access[0].network_interfaces) == 1 &&
-      google_cloud_run_v2_service.function.template[0].vpc_access[0].network_interfaces[0].subnetwork == "projects/test-project/regions/europe-west1/subnetworks/cdc-subnet"
+      length(google_cloud_run_v2_service.function[0].template[0].vpc_access[0].network_interfaces) == 1 &&
+      google_cloud_run_v2_service.function[0].template[0].vpc_access[0].network_interfaces[0].subnetwork == "projects/test-project/regions/europe-west1/subnetworks/cdc-subnet"
     )
     error_message = "Direct VPC egress must put the function on the created subnet."
   }
   assert {
-    condition     = google_cloud_run_v2_service.function.template[0].vpc_access[0].egress == "PRIVATE_RANGES_ONLY"
+    condition     = google_cloud_run_v2_service.function[0].template[0].vpc_access[0].egress == "PRIVATE_RANGES_ONLY"
     error_message = "Only private ranges (Memorystore) go through the VPC."
   }
 }
@@ -94,8 +94,8 @@ run "existing_vpc_connector_egress" {
   }
   assert {
     condition = (
-      google_cloud_run_v2_service.function.template[0].vpc_access[0].connector == "projects/test-project/locations/europe-west1/connectors/cdc-connector" &&
-      length(google_cloud_run_v2_service.function.template[0].vpc_access[0].network_interfaces) == 0
+      google_cloud_run_v2_service.function[0].template[0].vpc_access[0].connector == "projects/test-project/locations/europe-west1/connectors/cdc-connector" &&
+      length(google_cloud_run_v2_service.function[0].template[0].vpc_access[0].network_interfaces) == 0
     )
     error_message = "Connector egress must route through the connector and set no network interface."
   }

@@ -51,7 +51,7 @@ run "push_wrapped" {
     error_message = "Dead lettering after max_delivery_attempts; ack deadline = request timeout."
   }
   assert {
-    condition     = google_cloud_run_v2_service.function.template[0].timeout == "60s"
+    condition     = google_cloud_run_v2_service.function[0].template[0].timeout == "60s"
     error_message = "The Cloud Run request timeout equals the ack deadline."
   }
   assert {
@@ -63,7 +63,7 @@ run "push_wrapped" {
     error_message = "The CA secret holds the instance's server CA certificates."
   }
   assert {
-    condition     = length(google_secret_manager_secret.cache_config) == 0 && !contains([for e in google_cloud_run_v2_service.function.template[0].containers[0].env : e.name], "CACHE_CONFIG")
+    condition     = length(google_secret_manager_secret.cache_config) == 0 && !contains([for e in google_cloud_run_v2_service.function[0].template[0].containers[0].env : e.name], "CACHE_CONFIG")
     error_message = "No cache_config_yaml: no config secret and no CACHE_CONFIG."
   }
   assert {
@@ -92,17 +92,17 @@ run "push_unwrapped_with_config" {
   }
   assert {
     condition = (
-      { for e in google_cloud_run_v2_service.function.template[0].containers[0].env : e.name => e.value if e.name != "REDIS_URL" }["CACHE_CONFIG"] == "/config/cache.yaml" &&
-      { for e in google_cloud_run_v2_service.function.template[0].containers[0].env : e.name => e.value if e.name != "REDIS_URL" }["CACHE_PREFIX"] == "prod:"
+      { for e in google_cloud_run_v2_service.function[0].template[0].containers[0].env : e.name => e.value if e.name != "REDIS_URL" }["CACHE_CONFIG"] == "/config/cache.yaml" &&
+      { for e in google_cloud_run_v2_service.function[0].template[0].containers[0].env : e.name => e.value if e.name != "REDIS_URL" }["CACHE_PREFIX"] == "prod:"
     )
     error_message = "CACHE_CONFIG points at the mounted file and CACHE_PREFIX is set."
   }
   assert {
-    condition     = contains([for m in google_cloud_run_v2_service.function.template[0].containers[0].volume_mounts : m.mount_path], "/config")
+    condition     = contains([for m in google_cloud_run_v2_service.function[0].template[0].containers[0].volume_mounts : m.mount_path], "/config")
     error_message = "The config secret is mounted where CACHE_CONFIG points."
   }
   assert {
-    condition     = length(google_monitoring_notification_channel.email) == 1 && alltrue([for p in [google_monitoring_alert_policy.backlog_age, google_monitoring_alert_policy.dead_letters, google_monitoring_alert_policy.rejects, google_monitoring_alert_policy.commit_lag, google_monitoring_alert_policy.debezium_silent, google_monitoring_alert_policy.redis_memory] : tolist(p.notification_channels) == tolist(["projects/test-project/notificationChannels/1234"])])
+    condition     = length(google_monitoring_notification_channel.email) == 1 && alltrue([for p in [google_monitoring_alert_policy.backlog_age[0], google_monitoring_alert_policy.dead_letters[0], google_monitoring_alert_policy.rejects, google_monitoring_alert_policy.commit_lag, google_monitoring_alert_policy.debezium_silent, google_monitoring_alert_policy.redis_memory] : tolist(p.notification_channels) == tolist(["projects/test-project/notificationChannels/1234"])])
     error_message = "alert_email creates a channel every alert notifies."
   }
 }
