@@ -4,6 +4,10 @@
 locals {
   debezium_dir = "${path.module}/../debezium-server"
 
+  # The column registry (compact format) lives in Redis: the VM keeps it in sync there. With
+  # memcached there is none, and compact messages take keys and types from cache_config_yaml.
+  registry_sync = var.message_format == "compact" && local.redis
+
   # Debezium matches table.include.list entries as regular expressions: escape the dots.
   # "\\\\." in HCL is the two characters \\ , which the properties parser reads as one \ .
   captured_tables = concat(var.tables, var.debezium_signal_table == "" ? [] : [var.debezium_signal_table])
@@ -34,11 +38,11 @@ locals {
     otel_collector_image       = var.otel_collector_image
     java_max_ram_percent       = var.debezium_java_max_ram_percent
     kafka_auth                 = local.kafka ? var.kafka_auth : "none"
-    # Compact format: the column registry sync (cache-schema-sync.timer).
-    message_format           = var.message_format
+    # Compact format on Redis: the column registry sync (cache-schema-sync.timer).
+    registry_sync            = local.registry_sync
     db_user                  = var.debezium_db_user
-    redis_url_secret_version = "${google_secret_manager_secret.redis_url.id}/versions/latest"
-    redis_ca_secret_version  = "${google_secret_manager_secret.redis_ca.id}/versions/latest"
+    redis_url_secret_version = local.registry_sync ? "${google_secret_manager_secret.redis_url[0].id}/versions/latest" : ""
+    redis_ca_secret_version  = local.registry_sync ? "${google_secret_manager_secret.redis_ca[0].id}/versions/latest" : ""
     cache_prefix             = var.cache_prefix
     cachectl_image           = var.function_image
     cachectl_registry        = split("/", var.function_image)[0]

@@ -43,10 +43,10 @@ locals {
   # Secrets the runtime reads at start (env or mounted files). Keys are static so for_each
   # knows them at plan time.
   runtime_secrets = merge(
-    {
-      redis_url = google_secret_manager_secret.redis_url.id
-      redis_ca  = google_secret_manager_secret.redis_ca.id
-    },
+    local.redis ? {
+      redis_url = google_secret_manager_secret.redis_url[0].id
+      redis_ca  = google_secret_manager_secret.redis_ca[0].id
+    } : {},
     var.cache_config_yaml == "" ? {} : { cache_config = google_secret_manager_secret.cache_config[0].id },
   )
 }
@@ -81,9 +81,9 @@ resource "google_project_iam_member" "debezium" {
 # Compact format: the VM runs `cachectl schema sync` from the function's image and writes the
 # column registry to the cache, so it reads the cache's URL and CA and pulls the image.
 resource "google_secret_manager_secret_iam_member" "debezium_redis" {
-  for_each = var.message_format == "compact" ? {
-    url = google_secret_manager_secret.redis_url.id
-    ca  = google_secret_manager_secret.redis_ca.id
+  for_each = local.registry_sync ? {
+    url = google_secret_manager_secret.redis_url[0].id
+    ca  = google_secret_manager_secret.redis_ca[0].id
   } : {}
 
   secret_id = each.value
@@ -92,7 +92,7 @@ resource "google_secret_manager_secret_iam_member" "debezium_redis" {
 }
 
 resource "google_project_iam_member" "debezium_image_reader" {
-  count = var.message_format == "compact" ? 1 : 0
+  count = local.registry_sync ? 1 : 0
 
   project = var.project_id
   role    = "roles/artifactregistry.reader"

@@ -1,4 +1,4 @@
-# Resources that exist only for some choices of delivery (and cache) used to be unconditional:
+# Resources that exist only for some choices of delivery and cache used to be unconditional:
 # their old state addresses are the first instance now, so an existing push deployment plans no
 # replacement on upgrade.
 
@@ -66,4 +66,35 @@ moved {
 moved {
   from = google_project_iam_member.function
   to   = google_project_iam_member.runtime
+}
+
+# cache = "memcached" creates no Redis.
+moved {
+  from = google_redis_instance.cache
+  to   = google_redis_instance.cache[0]
+}
+
+moved {
+  from = google_secret_manager_secret.redis_url
+  to   = google_secret_manager_secret.redis_url[0]
+}
+
+moved {
+  from = google_secret_manager_secret_version.redis_url
+  to   = google_secret_manager_secret_version.redis_url[0]
+}
+
+moved {
+  from = google_secret_manager_secret.redis_ca
+  to   = google_secret_manager_secret.redis_ca[0]
+}
+
+moved {
+  from = google_secret_manager_secret_version.redis_ca
+  to   = google_secret_manager_secret_version.redis_ca[0]
+}
+
+moved {
+  from = google_monitoring_alert_policy.redis_memory
+  to   = google_monitoring_alert_policy.redis_memory[0]
 }

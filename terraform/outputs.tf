@@ -14,23 +14,28 @@ output "worker_pool" {
 }
 
 output "redis_host" {
-  description = "Memorystore private IP (TLS port below; AUTH string in the redis_url secret)."
-  value       = google_redis_instance.cache.host
+  description = "Memorystore private IP (TLS port below; AUTH string in the redis_url secret); empty with cache = memcached."
+  value       = try(google_redis_instance.cache[0].host, "")
 }
 
 output "redis_port" {
   description = "Memorystore port (6378 with in-transit encryption)."
-  value       = google_redis_instance.cache.port
+  value       = try(google_redis_instance.cache[0].port, 0)
 }
 
 output "redis_url_secret" {
   description = "Secret Manager secret holding REDIS_URL (rediss://:AUTH@host:port/0) for services reading the cache."
-  value       = google_secret_manager_secret.redis_url.id
+  value       = try(google_secret_manager_secret.redis_url[0].id, "")
 }
 
 output "redis_ca_secret" {
   description = "Secret Manager secret holding the Memorystore server CA (REDIS_CA_CERT)."
-  value       = google_secret_manager_secret.redis_ca.id
+  value       = try(google_secret_manager_secret.redis_ca[0].id, "")
+}
+
+output "memcache_addrs" {
+  description = "MEMCACHE_ADDRS (host:port,...) of the memcached nodes (cache = memcached); empty with Redis."
+  value       = local.memcached ? join(",", local.memcache_addrs) : ""
 }
 
 output "topics" {

@@ -10,7 +10,14 @@
 # volatile-* would only evict keys with a TTL - precisely the tombstones - so it is the worst
 # choice here despite looking cache-friendly.
 
+locals {
+  redis     = var.cache == "redis"
+  memcached = var.cache == "memcached"
+}
+
 resource "google_redis_instance" "cache" {
+  count = local.redis ? 1 : 0
+
   name           = "${var.name_prefix}-cache"
   region         = var.region
   tier           = var.redis_tier
@@ -33,23 +40,25 @@ resource "google_redis_instance" "cache" {
 
 # ---------------------------------------------------------------- monitoring
 locals {
-  cache_tiles = [
+  cache_tiles = local.redis ? [
     {
       title = "Redis memory usage ratio"
       sets = [{
-        timeSeriesFilter = { filter = "metric.type=\"redis.googleapis.com/stats/memory/usage_ratio\" AND resource.type=\"redis_instance\" AND resource.label.instance_id=\"${google_redis_instance.cache.id}\"", aggregation = { alignmentPeriod = "60s", perSeriesAligner = "ALIGN_MAX", crossSeriesReducer = "REDUCE_MAX", groupByFields = [] } }
+        timeSeriesFilter = { filter = "metric.type=\"redis.googleapis.com/stats/memory/usage_ratio\" AND resource.type=\"redis_instance\" AND resource.label.instance_id=\"${google_redis_instance.cache[0].id}\"", aggregation = { alignmentPeriod = "60s", perSeriesAligner = "ALIGN_MAX", crossSeriesReducer = "REDUCE_MAX", groupByFields = [] } }
       }]
     },
     {
       title = "Redis connected clients"
       sets = [{
-        timeSeriesFilter = { filter = "metric.type=\"redis.googleapis.com/clients/connected\" AND resource.type=\"redis_instance\" AND resource.label.instance_id=\"${google_redis_instance.cache.id}\"", aggregation = { alignmentPeriod = "60s", perSeriesAligner = "ALIGN_MEAN", crossSeriesReducer = "REDUCE_SUM", groupByFields = [] } }
+        timeSeriesFilter = { filter = "metric.type=\"redis.googleapis.com/clients/connected\" AND resource.type=\"redis_instance\" AND resource.label.instance_id=\"${google_redis_instance.cache[0].id}\"", aggregation = { alignmentPeriod = "60s", perSeriesAligner = "ALIGN_MEAN", crossSeriesReducer = "REDUCE_SUM", groupByFields = [] } }
       }]
     },
-  ]
+  ] : local.memcache_tiles
 }
 
 resource "google_monitoring_alert_policy" "redis_memory" {
+  count = local.redis ? 1 : 0
+
   display_name          = "Redis memory > ${var.alert_redis_memory_ratio * 100}% (noeviction: writes fail when full)"
   combiner              = "OR"
   notification_channels = local.notification_channels
@@ -57,7 +66,7 @@ resource "google_monitoring_alert_policy" "redis_memory" {
   conditions {
     display_name = "redis memory usage_ratio"
     condition_threshold {
-      filter          = "metric.type=\"redis.googleapis.com/stats/memory/usage_ratio\" AND resource.type=\"redis_instance\" AND resource.label.instance_id=\"${google_redis_instance.cache.id}\""
+      filter          = "metric.type=\"redis.googleapis.com/stats/memory/usage_ratio\" AND resource.type=\"redis_instance\" AND resource.label.instance_id=\"${google_redis_instance.cache[0].id}\""
       comparison      = "COMPARISON_GT"
       threshold_value = var.alert_redis_memory_ratio
       duration        = "300s"

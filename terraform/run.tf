@@ -10,7 +10,6 @@ locals {
   # Settings the function and the worker share (their env contract: docs/contracts.md).
   runtime_env = merge(
     {
-      REDIS_CA_CERT    = "${local.redis_ca_dir}/ca.pem"
       REJECT_TOPIC     = google_pubsub_topic.reject.id # projects/P/topics/T
       SUMMARY_INTERVAL = var.function_summary_interval
       # Compact rows name no Debezium server; the checkpoint keeps them under topic.prefix.
@@ -18,13 +17,18 @@ locals {
     },
     var.cache_prefix == "" ? {} : { CACHE_PREFIX = var.cache_prefix },
     var.cache_config_yaml == "" ? {} : { CACHE_CONFIG = "${local.config_dir}/cache.yaml" },
+    # memcached has no stream to park rejects in: REJECT_TOPIC above always takes them.
+    local.redis ? { REDIS_CA_CERT = "${local.redis_ca_dir}/ca.pem" } : {
+      CACHE_BACKEND               = "memcached"
+      MEMCACHE_ADDRS              = join(",", local.memcache_addrs)
+    },
   )
 
   # Variables read from Secret Manager (name => secret id), and secrets mounted as files
   # (volume name => directory, secret, file name).
-  runtime_secret_env = { REDIS_URL = google_secret_manager_secret.redis_url.secret_id }
+  runtime_secret_env = local.redis ? { REDIS_URL = google_secret_manager_secret.redis_url[0].secret_id } : {}
   runtime_files = merge(
-    { "redis-ca" = { dir = local.redis_ca_dir, secret = google_secret_manager_secret.redis_ca.secret_id, file = "ca.pem" } },
+    local.redis ? { "redis-ca" = { dir = local.redis_ca_dir, secret = google_secret_manager_secret.redis_ca[0].secret_id, file = "ca.pem" } } : {},
     var.cache_config_yaml == "" ? {} : { "cache-config" = { dir = local.config_dir, secret = google_secret_manager_secret.cache_config[0].secret_id, file = "cache.yaml" } },
   )
 }

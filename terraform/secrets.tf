@@ -28,6 +28,8 @@ resource "google_secret_manager_secret_version" "db_password" {
 
 # REDIS_URL with the AUTH string: rediss:// because in-transit encryption is on.
 resource "google_secret_manager_secret" "redis_url" {
+  count = local.redis ? 1 : 0
+
   secret_id = "${var.name_prefix}-redis-url"
   labels    = local.labels
 
@@ -39,13 +41,17 @@ resource "google_secret_manager_secret" "redis_url" {
 }
 
 resource "google_secret_manager_secret_version" "redis_url" {
-  secret      = google_secret_manager_secret.redis_url.id
-  secret_data = "rediss://:${google_redis_instance.cache.auth_string}@${google_redis_instance.cache.host}:${google_redis_instance.cache.port}/0"
+  count = local.redis ? 1 : 0
+
+  secret      = google_secret_manager_secret.redis_url[0].id
+  secret_data = "rediss://:${google_redis_instance.cache[0].auth_string}@${google_redis_instance.cache[0].host}:${google_redis_instance.cache[0].port}/0"
 }
 
 # The Memorystore server CA(s), mounted as a file for REDIS_CA_CERT. All listed certs are
 # concatenated so a CA rotation keeps working until the old one is removed.
 resource "google_secret_manager_secret" "redis_ca" {
+  count = local.redis ? 1 : 0
+
   secret_id = "${var.name_prefix}-redis-ca"
   labels    = local.labels
 
@@ -57,8 +63,10 @@ resource "google_secret_manager_secret" "redis_ca" {
 }
 
 resource "google_secret_manager_secret_version" "redis_ca" {
-  secret      = google_secret_manager_secret.redis_ca.id
-  secret_data = join("\n", [for c in google_redis_instance.cache.server_ca_certs : trimspace(c.cert)])
+  count = local.redis ? 1 : 0
+
+  secret      = google_secret_manager_secret.redis_ca[0].id
+  secret_data = join("\n", [for c in google_redis_instance.cache[0].server_ca_certs : trimspace(c.cert)])
 }
 
 # Cloud Run mounts files only from secrets (or buckets), so the handler's YAML config is one too.

@@ -1,9 +1,15 @@
 # Cloud SQL for MySQL 8: created here (binlog on, private IP only) or an existing instance by name.
 # Either way Debezium reaches it through the Cloud SQL Auth Proxy on its private IP.
 
-# Private services access: the VPC peering Cloud SQL's private IP lives behind.
+# Private services access: the VPC peering Cloud SQL's private IP (and Memorystore for
+# Memcached) lives behind. Created with a Cloud SQL instance created here, or for Memcached in a
+# VPC created here; an existing VPC that reaches Cloud SQL's private IP has it already.
+locals {
+  psa_create = var.cloudsql_create || (local.memcache_create && var.network_name == "")
+}
+
 resource "google_compute_global_address" "psa" {
-  count = var.cloudsql_create ? 1 : 0
+  count = local.psa_create ? 1 : 0
 
   name          = "${var.name_prefix}-psa"
   purpose       = "VPC_PEERING"
@@ -13,7 +19,7 @@ resource "google_compute_global_address" "psa" {
 }
 
 resource "google_service_networking_connection" "psa" {
-  count = var.cloudsql_create ? 1 : 0
+  count = local.psa_create ? 1 : 0
 
   network                 = local.network_id
   service                 = "servicenetworking.googleapis.com"

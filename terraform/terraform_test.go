@@ -736,7 +736,7 @@ func renderCloudInit(t *testing.T, props, kafkaAuth, format string) (map[string]
 		"otel_collector_image":       "otel/opentelemetry-collector-contrib:0.115.0",
 		"java_max_ram_percent":       "60",
 		"kafka_auth":                 kafkaAuth,
-		"message_format":             format,
+		"registry_sync":              strconv.FormatBool(format == "compact"),
 		"db_user":                    "debezium",
 		"redis_url_secret_version":   "projects/my-project/secrets/cdc-redis-url/versions/latest",
 		"redis_ca_secret_version":    "projects/my-project/secrets/cdc-redis-ca/versions/latest",

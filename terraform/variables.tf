@@ -264,7 +264,48 @@ variable "message_retention_duration" {
   default     = "604800s"
 }
 
-# ---------------------------------------------------------------- Memorystore
+# ---------------------------------------------------------------- the cache
+variable "cache" {
+  description = "The cache the changes are applied to: redis (Memorystore for Redis, default) or memcached (memcache_addrs of your own memcached, or a Memorystore for Memcached instance, which Google is retiring: docs/deploy.md, \"memcached\")."
+  type        = string
+  default     = "redis"
+
+  validation {
+    condition     = contains(["redis", "memcached"], var.cache)
+    error_message = "cache is redis or memcached."
+  }
+}
+
+variable "memcache_addrs" {
+  description = "cache = memcached: host:port of existing memcached nodes (run with -M, reachable from the subnet), e.g. on GKE or VMs; empty creates a Memorystore for Memcached instance."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for a in var.memcache_addrs : can(regex("^[^:,\\s]+:[0-9]+$", a))])
+    error_message = "Each memcache_addrs entry is host:port."
+  }
+}
+
+variable "memcache_node_count" {
+  description = "Nodes of the Memorystore for Memcached instance (keys are spread over them by consistent hashing)."
+  type        = number
+  default     = 1
+}
+
+variable "memcache_node_cpu" {
+  description = "vCPUs per Memorystore for Memcached node."
+  type        = number
+  default     = 1
+}
+
+variable "memcache_node_memory_mb" {
+  description = "Memory per Memorystore for Memcached node in MiB; size for all cached rows + tombstones with headroom (evictions are disabled)."
+  type        = number
+  default     = 1024
+}
+
+# ---------------------------------------------------------------- Memorystore for Redis (cache = "redis")
 variable "redis_tier" {
   description = "BASIC (no replica, data lost on restart) or STANDARD_HA (replica, failover)."
   type        = string

@@ -40,7 +40,7 @@ run "created_vpc_direct_egress" {
     error_message = "The subnet must be in the created VPC."
   }
   assert {
-    condition     = google_redis_instance.cache.authorized_network == "projects/test-project/global/networks/cdc-vpc"
+    condition     = google_redis_instance.cache[0].authorized_network == "projects/test-project/global/networks/cdc-vpc"
     error_message = "Memorystore must peer with the created VPC."
   }
   assert {
@@ -81,7 +81,7 @@ run "existing_vpc_connector_egress" {
     error_message = "The subnet must be in the existing VPC."
   }
   assert {
-    condition     = google_redis_instance.cache.authorized_network == "projects/test-project/global/networks/existing-vpc"
+    condition     = google_redis_instance.cache[0].authorized_network == "projects/test-project/global/networks/existing-vpc"
     error_message = "Memorystore must peer with the existing VPC."
   }
   assert {

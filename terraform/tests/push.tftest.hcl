@@ -55,11 +55,11 @@ run "push_wrapped" {
     error_message = "The Cloud Run request timeout equals the ack deadline."
   }
   assert {
-    condition     = google_secret_manager_secret_version.redis_url.secret_data == "rediss://:mock-auth-string@10.20.0.3:6378/0"
+    condition     = google_secret_manager_secret_version.redis_url[0].secret_data == "rediss://:mock-auth-string@10.20.0.3:6378/0"
     error_message = "REDIS_URL is TLS with the instance's AUTH string, host and port."
   }
   assert {
-    condition     = google_secret_manager_secret_version.redis_ca.secret_data == "-----BEGIN CERTIFICATE-----\nMOCK\n-----END CERTIFICATE-----"
+    condition     = google_secret_manager_secret_version.redis_ca[0].secret_data == "-----BEGIN CERTIFICATE-----\nMOCK\n-----END CERTIFICATE-----"
     error_message = "The CA secret holds the instance's server CA certificates."
   }
   assert {
@@ -102,7 +102,7 @@ run "push_unwrapped_with_config" {
     error_message = "The config secret is mounted where CACHE_CONFIG points."
   }
   assert {
-    condition     = length(google_monitoring_notification_channel.email) == 1 && alltrue([for p in [google_monitoring_alert_policy.backlog_age[0], google_monitoring_alert_policy.dead_letters[0], google_monitoring_alert_policy.rejects, google_monitoring_alert_policy.commit_lag, google_monitoring_alert_policy.debezium_silent, google_monitoring_alert_policy.redis_memory] : tolist(p.notification_channels) == tolist(["projects/test-project/notificationChannels/1234"])])
+    condition     = length(google_monitoring_notification_channel.email) == 1 && alltrue([for p in [google_monitoring_alert_policy.backlog_age[0], google_monitoring_alert_policy.dead_letters[0], google_monitoring_alert_policy.rejects, google_monitoring_alert_policy.commit_lag, google_monitoring_alert_policy.debezium_silent, google_monitoring_alert_policy.redis_memory[0]] : tolist(p.notification_channels) == tolist(["projects/test-project/notificationChannels/1234"])])
     error_message = "alert_email creates a channel every alert notifies."
   }
 }

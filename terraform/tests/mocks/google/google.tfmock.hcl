@@ -104,3 +104,14 @@ mock_resource "google_monitoring_notification_channel" {
     id = "projects/test-project/notificationChannels/1234"
   }
 }
+
+# Two nodes, as the API lists them: MEMCACHE_ADDRS is built from host and port.
+mock_resource "google_memcache_instance" {
+  defaults = {
+    id = "projects/test-project/locations/europe-west1/instances/cdc-memcache"
+    memcache_nodes = [
+      { node_id = "node-a", zone = "europe-west1-b", host = "10.30.0.5", port = 11211, state = "READY" },
+      { node_id = "node-b", zone = "europe-west1-c", host = "10.30.0.6", port = 11211, state = "READY" },
+    ]
+  }
+}
