@@ -1032,3 +1032,33 @@ func TestPromQLNamesMatchMetrics(t *testing.T) {
 		}
 	}
 }
+
+// Every setting of terraform.tfvars.example is a declared variable (terraform plan rejects an
+// undeclared one in a .tfvars file), so the example a user copies works as written.
+func TestTFVarsExampleIsDeclared(t *testing.T) {
+	m := newModule(".")
+	for name, src := range readTF(t, ".") {
+		f, diags := hclsyntax.ParseConfig(src, name, hcl.InitialPos)
+		if diags.HasErrors() {
+			t.Fatal(diags.Error())
+		}
+		m.declare(f.Body.(*hclsyntax.Body))
+	}
+	src, err := os.ReadFile("terraform.tfvars.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, diags := hclsyntax.ParseConfig(src, "terraform.tfvars.example", hcl.InitialPos)
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	attrs := f.Body.(*hclsyntax.Body).Attributes
+	if len(attrs) < 10 {
+		t.Fatalf("only %d settings in terraform.tfvars.example", len(attrs))
+	}
+	for name := range attrs {
+		if !m.variables[name] {
+			t.Errorf("terraform.tfvars.example sets %q, which variables.tf does not declare", name)
+		}
+	}
+}
