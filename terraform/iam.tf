@@ -53,9 +53,9 @@ locals {
 
 # ---------------------------------------------------------------- Debezium VM
 resource "google_pubsub_topic_iam_member" "debezium_publisher" {
-  for_each = local.debezium_topics
+  for_each = google_pubsub_topic.cdc
 
-  topic  = google_pubsub_topic.cdc[each.key].id
+  topic  = each.value.id
   role   = "roles/pubsub.publisher"
   member = google_service_account.debezium.member
 }

@@ -39,7 +39,7 @@ output "memcache_addrs" {
 }
 
 output "topics" {
-  description = "Pub/Sub topic per captured table (plus heartbeat and signal topics)."
+  description = "Pub/Sub topic per captured table (plus heartbeat and signal topics); empty with Kafka (see kafka_bootstrap)."
   value       = { for k, t in google_pubsub_topic.cdc : k => t.name }
 }
 

@@ -4,8 +4,9 @@
 # and subscriptions that only hold messages for people/tools get a pull subscription, because a
 # topic without subscriptions drops what is published to it.
 
+# With Kafka, Debezium writes to Kafka topics of the same names (kafka.tf) and none of these exist.
 resource "google_pubsub_topic" "cdc" {
-  for_each = local.debezium_topics
+  for_each = local.kafka ? {} : local.debezium_topics
 
   name   = each.value
   labels = local.labels

@@ -421,6 +421,10 @@ resource "google_pubsub_subscription" "s" {
   ack_deadline_seconds = [for x in [1] : x][0] + lenght.x
 }
 resource "aws_s3_bucket" "b" { bucket = google_pubsub_topic.t.name }
+moved {
+  from = google_pubsub_topic.gone
+  to   = google_pubsub_topic.renamed[0]
+}
 `)}
 	want := []string{
 		`var.missing is not declared`,
@@ -433,6 +437,7 @@ resource "aws_s3_bucket" "b" { bucket = google_pubsub_topic.t.name }
 		`provider google is not pinned`,
 		`provider random is not pinned`,
 		`aws_s3_bucket needs provider "aws"`,
+		`resource google_pubsub_topic.renamed is not declared`, // a moved block's "to" must exist
 	}
 	got := checkFiles(".", broken)
 	joined := strings.Join(got, "\n")
@@ -441,8 +446,9 @@ resource "aws_s3_bucket" "b" { bucket = google_pubsub_topic.t.name }
 			t.Errorf("checker missed %q; it reported:\n%s", w, joined)
 		}
 	}
-	// Dynamic-block iterators, for-expression variables and var.used are fine.
-	for _, bad := range []string{"push_config", `"x"`, "var.used"} {
+	// Dynamic-block iterators, for-expression variables, var.used and a moved block's former
+	// address are fine.
+	for _, bad := range []string{"push_config", `"x"`, "var.used", "google_pubsub_topic.gone"} {
 		if strings.Contains(joined, bad) {
 			t.Errorf("false positive mentioning %s:\n%s", bad, joined)
 		}

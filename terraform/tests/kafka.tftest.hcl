@@ -80,6 +80,10 @@ run "managed_kafka" {
     error_message = "Kafka runs the worker pool; no function and no Pub/Sub subscription consumes."
   }
   assert {
+    condition     = length(google_pubsub_topic.cdc) == 0 && length(google_pubsub_topic_iam_member.debezium_publisher) == 0 && length(output.topics) == 0
+    error_message = "Debezium writes to Kafka: no Pub/Sub topic per table, no publisher grant."
+  }
+  assert {
     condition = (
       { for e in google_cloud_run_v2_worker_pool.worker[0].template[0].containers[0].env : e.name => e.value if e.name != "REDIS_URL" }["DELIVERY"] == "kafka" &&
       { for e in google_cloud_run_v2_worker_pool.worker[0].template[0].containers[0].env : e.name => e.value if e.name != "REDIS_URL" }["KAFKA_BROKERS"] == "bootstrap.cdc-kafka.europe-west1.managedkafka.test-project.cloud.goog:9092" &&
