@@ -152,14 +152,18 @@ var errNotObject = errors.New("debezium: value is not a JSON object")
 // Decode decodes one message. value is the Pub/Sub message data (the
 // Debezium value JSON); key is the Debezium key JSON (the Pub/Sub
 // orderingKey, present when Debezium's ordering is on) or nil. Any error is
-// permanent (the caller parks the message): its text names what was wrong.
+// permanent (the caller parks the message): its text names what was wrong,
+// and the change returned with it carries only its Table, when the message
+// named one before the error (else "").
 func (d *Decoder) Decode(value, key []byte) (cdc.Change, error) {
 	st := d.pool.Get().(*state)
 	st.reset()
 	ch, err := d.decode(st, value, key)
 	d.pool.Put(st)
 	if err != nil {
-		return cdc.Change{}, err
+		// Only the table survives an error: the caller parks and counts the
+		// message under it when the message named one.
+		return cdc.Change{Table: ch.Table}, err
 	}
 	return ch, nil
 }
@@ -495,14 +499,14 @@ func (d *Decoder) envelope(st *state, p *plan, m *members, key []byte) (cdc.Chan
 			// the row.
 			return d.finish(st, ch, t, d.reg.Load().Lookup(ch.Table), key)
 		}
-		return cdc.Change{}, fmt.Errorf("debezium: op %c without %s", op, what)
+		return ch, fmt.Errorf("debezium: op %c without %s", op, what)
 	}
 	if p != nil && rp == nil {
-		return cdc.Change{}, fmt.Errorf("debezium: schema has no %s struct", what)
+		return ch, fmt.Errorf("debezium: schema has no %s struct", what)
 	}
 	ts := d.reg.Load().Lookup(ch.Table)
 	if err := st.decodeRow(image, rp, t, ts, d.cfg.DecimalHandlingMode, what); err != nil {
-		return cdc.Change{}, err
+		return ch, err
 	}
 	return d.finish(st, ch, t, ts, key)
 }
@@ -567,7 +571,7 @@ func (d *Decoder) flat(st *state, rp *rowPlan, schemaTable string, body, key []b
 	}
 	ts := d.reg.Load().Lookup(ch.Table)
 	if err := st.decodeRow(body, rp, t, ts, d.cfg.DecimalHandlingMode, "row"); err != nil {
-		return cdc.Change{}, err
+		return ch, err
 	}
 	return d.finish(st, ch, t, ts, key)
 }
@@ -651,7 +655,7 @@ func declaredType(t *cdc.Table, ts *cdc.TableSchema, col string) (cdc.ColumnType
 // row: the store leaves a marker).
 func (d *Decoder) finish(st *state, ch cdc.Change, t *cdc.Table, ts *cdc.TableSchema, key []byte) (cdc.Change, error) {
 	if err := st.buildKey(d, ch.Table, t, ts, key); err != nil {
-		return cdc.Change{}, err
+		return ch, err
 	}
 	ch.Key = string(st.key)
 	if ch.Op == cdc.OpDelete {

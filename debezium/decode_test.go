@@ -3,6 +3,7 @@ package debezium_test
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"sync"
 	"testing"
 
@@ -48,7 +49,13 @@ func TestRecordedEvents(t *testing.T) {
 			if tc.WantError != "" {
 				require.Error(t, err)
 				assert.Contains(t, err.Error(), tc.WantError)
-				assert.Equal(t, cdc.Change{}, got)
+				assert.Equal(t, cdc.Change{Table: got.Table}, got, "an error keeps only the table")
+				if db, table, ok := strings.Cut(got.Table, "."); ok {
+					assert.Contains(t, string(tc.Message()), `"`+db+`"`, "the table is the message's")
+					assert.Contains(t, string(tc.Message()), `"`+table+`"`, "the table is the message's")
+				} else {
+					assert.Empty(t, got.Table)
+				}
 				if tc.ValueText == nil {
 					_, err = d.Decode(compactJSON(t, tc.Message()), tc.MessageKey())
 					assert.ErrorContains(t, err, tc.WantError, "compact form")

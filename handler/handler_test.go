@@ -348,3 +348,26 @@ func TestEnvelopeOnlyByItsShape(t *testing.T) {
 	assert.Empty(t, r.rejected(t), "nothing parked")
 	assert.Equal(t, uint64(5), r.h.Metrics().Total().Outcomes[cdc.OutcomeApplied])
 }
+
+// A message rejected after its table was read (here: no key, no
+// registry, no key: config) is counted and logged under that table; only
+// what names no table is "unknown".
+func TestRejectedCountedUnderItsTable(t *testing.T) {
+	c, prefix := testredis.Shared(t)
+	r := newRig(t, c, prefix, "")
+	noKey := push{data: event("c", 5, "k@example.com", 10, time.Now().UnixMilli()), id: "nk-1", publishTime: publishTime}
+	require.Equal(t, http.StatusNoContent, r.pushWrapped(noKey))
+	garbage := push{data: []byte("not json"), id: "nk-2", publishTime: publishTime}
+	require.Equal(t, http.StatusNoContent, r.pushWrapped(garbage))
+
+	tables := r.h.Metrics().Tables()
+	assert.Equal(t, uint64(1), tables["inventory.customers"].Outcomes[cdc.OutcomeRejected])
+	assert.Equal(t, uint64(1), tables["unknown"].Outcomes[cdc.OutcomeRejected])
+	var logged []string
+	for _, l := range logLines(t, r.logs) {
+		if l["msg"] == "cdc message rejected" {
+			logged = append(logged, fmt.Sprint(l["message_id"], "=", l["table"]))
+		}
+	}
+	assert.Equal(t, []string{"nk-1=inventory.customers", "nk-2="}, logged)
+}

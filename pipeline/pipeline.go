@@ -68,8 +68,9 @@ func (v Verdict) String() string {
 }
 
 // Decoder turns one message's data and Debezium key (possibly nil) into a
-// change. Every error is permanent: the message is parked. The change must
-// not alias value or key.
+// change. Every error is permanent: the message is parked, and counted and
+// logged under the change's Table when the decoder could read it before
+// failing ("unknown" otherwise). The change must not alias value or key.
 type Decoder interface {
 	Decode(value, key []byte) (cdc.Change, error)
 }
