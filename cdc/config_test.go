@@ -93,7 +93,7 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		"tables:\n  nodot:\n    mode: replicate\n":              "config: tables.nodot: table name must be db.table",
 		"tombstone_ttl: 0s\n":                                   "config: tombstone_ttl must be positive",
 		"prefix: \"a b\"\n":                                     `config: prefix "a b" must not contain spaces or glob characters`,
-		"tables:\n  a.b:\n    colums: [x]\n":                    "field colums not found",
+		"tables:\n  a.b:\n    colums: [x]\n":                    `config: tables.a.b: unknown field "colums"`,
 		"only_listed: maybe\n":                                  "config:",
 	} {
 		_, err := ParseConfig([]byte(yaml))
