@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cloudsql-cache/cloudsql-cache/internal/svcenv"
 )
 
 // FunctionName is the Functions Framework target: deploy with
@@ -25,6 +28,12 @@ func init() {
 	if os.Getenv("FUNCTION_TARGET") != FunctionName {
 		return
 	}
+	// go-redis has one logger for the whole process (redis.SetLogger), not
+	// one per client, and by default it writes plain-text lines to stderr
+	// among our JSON ones. It is set here, once, by the code that owns the
+	// process and its stdout, rather than by a library constructor that
+	// would change a global behind its caller's back.
+	redis.SetLogger(svcenv.RedisLogger{Log: svcenv.NewLogger(os.Stdout)})
 	svc, err := NewFromEnv(context.Background(), os.Getenv)
 	if err != nil {
 		log.Fatalf("cloudsql-cache: bad configuration: %v", err)

@@ -66,6 +66,7 @@ type Service struct {
 	redis     *redis.Client         // nil with memcached
 	memcache  *memcachestore.Client // nil with Redis
 	store     cacheStore
+	check     svcenv.CacheCheck // pings the cache: at start and for /healthz
 	pubsub    *pubsub.Client    // nil without REJECT_TOPIC
 	publisher *pubsub.Publisher // nil without REJECT_TOPIC
 	logClient *logging.Client
@@ -94,9 +95,11 @@ const registryStartTimeout = 3 * time.Second
 //	CACHE_BACKEND     redis (default) or memcached
 //	MEMCACHE_ADDRS    host:port,... of the memcached nodes, default 127.0.0.1:11211
 //
-// A bad setting is an error naming the variable. The cache is not
-// contacted: both clients connect lazily, so an unreachable cache gives 503s
-// until it is back rather than a failed start. memcached has no stream to
+// A bad setting is an error naming the variable. The cache is pinged once
+// (at most svcenv.HealthTimeout): when it does not answer (a wrong host,
+// password or database number), one error naming the setting is logged and
+// the service starts anyway, answering pushes 503 (redelivered) and
+// /healthz 503 until the cache answers, rather than crash-looping. memcached has no stream to
 // park rejected messages in: without REJECT_TOPIC they are answered 503
 // (the subscription's dead-letter topic keeps them in the end), and start-up
 // logs one warning saying so.
@@ -166,6 +169,7 @@ func NewFromEnv(ctx context.Context, getenv func(string) string, opts ...Option)
 		// Validated above: NewClient fails only on what parseAddrs refuses.
 		s.memcache, _ = memcachestore.NewClient(memcacheAddrs, memcachestore.ClientOptions{})
 		s.store = memcacheStore{memcachestore.New(s.memcache, cfg, memcachestore.Options{Logger: s.log})}
+		s.check = svcenv.CacheCheck{Ping: s.memcache.Ping, Problem: svcenv.MemcacheProblem}
 		if parker == nil {
 			parker = memcachestore.NoParker{}
 			s.log.Warn("CACHE_BACKEND=memcached without REJECT_TOPIC: memcached has no stream to park rejected messages in, so they are answered 503 and retried until the subscription's dead-letter topic takes them; set REJECT_TOPIC to park them")
@@ -173,10 +177,13 @@ func NewFromEnv(ctx context.Context, getenv func(string) string, opts ...Option)
 	} else {
 		s.redis = redis.NewClient(redisOpts)
 		s.store = redisStore{redisstore.New(s.redis, cfg, redisstore.Options{Logger: s.log})}
+		s.check = svcenv.CacheCheck{Ping: func(ctx context.Context) error { return s.redis.Ping(ctx).Err() },
+			Problem: func(err error) string { return svcenv.RedisProblem(redisOpts, err) }}
 		if parker == nil {
 			parker = redisstore.NewRedisParker(s.redis, cfg.Prefix)
 		}
 	}
+	answers := s.check.AtStart(ctx, s.log, "pushes are answered 503 (Pub/Sub redelivers them)")
 	m := pipeline.NewMetrics()
 	dec := debezium.NewDecoder(cfg)
 	// The column registry types and keys compact messages. It is loaded
@@ -185,14 +192,18 @@ func NewFromEnv(ctx context.Context, getenv func(string) string, opts ...Option)
 	// has no key and is parked, or retried while parking fails too).
 	// The registry lives in Redis; with memcached there is none (yet), and
 	// compact messages take their key and types from the config alone.
+	// Without an answer at start the loader's own retries take over, and
+	// the start is not delayed further.
 	var loader *schema.Loader
 	if s.redis != nil {
 		loader = &schema.Loader{Redis: s.redis, Prefix: cfg.Prefix, Set: dec.SetRegistry, Log: s.log}
-		loadCtx, cancelLoad := context.WithTimeout(ctx, registryStartTimeout)
-		if err := loader.Load(loadCtx); err != nil {
-			s.log.WarnContext(ctx, "column registry not loaded at start; retrying", "err", err.Error())
+		if answers {
+			loadCtx, cancelLoad := context.WithTimeout(ctx, registryStartTimeout)
+			if err := loader.Load(loadCtx); err != nil {
+				s.log.WarnContext(ctx, "column registry not loaded at start; retrying", "err", err.Error())
+			}
+			cancelLoad()
 		}
-		cancelLoad()
 	} else {
 		s.log.Warn("CACHE_BACKEND=memcached: no column registry (it is kept in Redis); compact messages need key: and types: in CACHE_CONFIG")
 	}
@@ -253,8 +264,11 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.
 func (s *Service) Metrics() *pipeline.Metrics { return s.handler.Metrics() }
 
 // Mux returns the routes of a server the process owns: the push handler at
-// "/", Prometheus text at "/metrics", and a liveness check at "/healthz"
-// (always 200: an unreachable Redis must not get the instance restarted).
+// "/", Prometheus text at "/metrics", a readiness check at "/healthz" (200
+// while the cache answers a ping, made again on every request; else 503
+// naming the setting to check) and a liveness check at "/livez" (always
+// 200: a cache outage must not get the instance restarted, which cannot
+// help).
 func (s *Service) Mux() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("/", s.handler)
@@ -272,7 +286,8 @@ func (s *Service) Mux() *http.ServeMux {
 			s.log.WarnContext(r.Context(), "writing /metrics failed", "err", err.Error())
 		}
 	})
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET /healthz", s.check.Healthz(nil))
+	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "ok\n")
 	})
 	return mux

@@ -200,6 +200,11 @@ func TestUnreachableRedisAtStartRecovers(t *testing.T) {
 		return rec.Code
 	}
 	assert.Equal(t, http.StatusServiceUnavailable, post())
+	code, body := get(t, svc.Mux(), "/healthz")
+	assert.Equal(t, http.StatusServiceUnavailable, code, "not ready while Redis does not answer")
+	assert.Contains(t, body, "REDIS_URL: nothing answers at "+rs.Addr())
+	code, _ = get(t, svc.Mux(), "/livez")
+	assert.Equal(t, http.StatusOK, code, "alive all the same: a restart would not help")
 
 	rs.Restart()
 	deadline := time.Now().Add(10 * time.Second)
@@ -207,6 +212,9 @@ func TestUnreachableRedisAtStartRecovers(t *testing.T) {
 		require.True(t, time.Now().Before(deadline), "the service did not recover once Redis was up")
 		time.Sleep(50 * time.Millisecond) // polling interval, like Pub/Sub's retry backoff
 	}
+	code, body = get(t, svc.Mux(), "/healthz")
+	assert.Equal(t, http.StatusOK, code, "ready again: /healthz asks Redis on every request")
+	assert.Equal(t, "ok\n", body)
 	c := redis.NewClient(&redis.Options{Addr: rs.Addr()})
 	defer c.Close()
 	d, err := c.HGet(context.Background(), "inventory.customers:5", "d").Result()
@@ -347,4 +355,62 @@ func TestMemcachedBackend(t *testing.T) {
 	mc.Restart()
 	assert.Equal(t, http.StatusNoContent, post(envelope(4, nil)))
 	require.NoError(t, svc.Close(context.Background()))
+}
+
+func get(t *testing.T, h http.Handler, path string) (int, string) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	return rec.Code, rec.Body.String()
+}
+
+// A wrong setting of the cache (here: a database number the server does
+// not have, as a wrong password or host would be) is one clear error at
+// start naming the setting, not a failed start: the service answers
+// pushes 503 and /healthz 503 saying what to fix.
+func TestWrongCacheSettingLoggedAtStartAndNotReady(t *testing.T) {
+	free := testredis.StartPrivate(t)
+	free.Kill() // a port nothing answers on
+	for _, tc := range []struct {
+		name, setting, want string
+		env                 map[string]string
+	}{
+		{"redis database", "REDIS_URL", "REDIS_URL: the server at " + testredis.SharedAddr + " has no database 99",
+			map[string]string{"REDIS_URL": "redis://" + testredis.SharedAddr + "/99"}},
+		{"redis password", "REDIS_URL", "REDIS_URL: the server at " + testredis.SharedAddr + " refuses the user or password",
+			map[string]string{"REDIS_URL": "redis://nobody:wrong@" + testredis.SharedAddr + "/0"}},
+		{"memcached node", "MEMCACHE_ADDRS", "MEMCACHE_ADDRS: ",
+			map[string]string{"CACHE_BACKEND": "memcached", "MEMCACHE_ADDRS": free.Addr(), "REJECT_TOPIC": ""}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			logs := &testlog.Buffer{}
+			tc.env["SUMMARY_INTERVAL"] = "1h"
+			svc, err := function.NewFromEnv(context.Background(), env(tc.env), function.WithLogOutput(logs))
+			require.NoError(t, err, "a cache that does not answer is not a start-up error")
+			t.Cleanup(func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+				defer cancel()
+				svc.Close(ctx)
+			})
+			lines, err := logs.JSONLines()
+			require.NoError(t, err)
+			var errorsLogged []map[string]any
+			for _, l := range lines {
+				if l["severity"] == "ERROR" {
+					errorsLogged = append(errorsLogged, l)
+				}
+			}
+			require.Len(t, errorsLogged, 1, "one error at start: %s", logs.String())
+			assert.Contains(t, errorsLogged[0]["message"], "cache not answering at start: "+tc.want)
+			assert.Equal(t, tc.setting, errorsLogged[0]["setting"])
+			assert.NotContains(t, logs.String(), "wrong", "the password is never logged")
+
+			code, body := get(t, svc.Mux(), "/healthz")
+			assert.Equal(t, http.StatusServiceUnavailable, code)
+			assert.Contains(t, body, tc.want)
+			rec := httptest.NewRecorder()
+			svc.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(envelope(9, nil))))
+			assert.Equal(t, http.StatusServiceUnavailable, rec.Code, "retried by Pub/Sub, never acknowledged")
+		})
+	}
 }

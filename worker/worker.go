@@ -57,6 +57,7 @@ type Worker struct {
 	log     *slog.Logger
 	ln      net.Listener
 	store   backend
+	check   svcenv.CacheCheck // pings the store: at the start of Run and for /healthz
 	src     source
 	core    *pipeline.Core
 	metrics *pipeline.Metrics
@@ -101,6 +102,7 @@ func New(ctx context.Context, cfg Config, stdout io.Writer, opts ...Option) (w *
 		w.closers = append(w.closers, client.Close)
 		w.store = &redisBackend{Store: redisstore.New(client, cfg.Cache, redisstore.Options{Logger: w.log}), client: client}
 		parker = redisstore.NewRedisParker(client, cfg.Cache.Prefix)
+		w.check.Problem = func(err error) string { return svcenv.RedisProblem(cfg.Redis, err) }
 	case BackendMemcached:
 		// Engineer "memcache": build the memcachestore backend (and its
 		// parker: the reject topic) here.
@@ -130,6 +132,7 @@ func New(ctx context.Context, cfg Config, stdout io.Writer, opts ...Option) (w *
 			parker = kafkasource.NewDLQParker(kafka.Client(), cfg.Kafka.DLQTopic)
 		}
 	}
+	w.check.Ping = w.store.Ping
 	w.core = pipeline.New(pipeline.Config{Decoder: debezium.NewDecoder(cfg.Cache), Store: w.store,
 		Parker: parker, Metrics: w.metrics, Logger: w.log})
 
@@ -191,19 +194,12 @@ func (w *Worker) Handler() http.Handler {
 			w.log.WarnContext(r.Context(), "writing /metrics failed", "err", err.Error())
 		}
 	})
-	mux.HandleFunc("GET /healthz", func(rw http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), time.Second)
-		defer cancel()
-		if err := w.store.Ping(ctx); err != nil {
-			http.Error(rw, "cache not answering: "+err.Error(), http.StatusServiceUnavailable)
-			return
-		}
+	mux.HandleFunc("GET /healthz", w.check.Healthz(func() string {
 		if !w.src.Connected() {
-			http.Error(rw, "queue not connected", http.StatusServiceUnavailable)
-			return
+			return "queue not connected"
 		}
-		io.WriteString(rw, "ok\n")
-	})
+		return ""
+	}))
 	return mux
 }
 
@@ -228,6 +224,9 @@ func (w *Worker) Run(ctx context.Context) error {
 		pipeline.RunSummaries(sumCtx, pipeline.NewSummarizer(w.metrics), w.cfg.SummaryInterval, pipeline.LogSummary(w.summaryLog))
 	}()
 
+	// A cache that does not answer is logged once, naming the setting; the
+	// transport runs anyway and nacks until it answers (no crash loop).
+	w.check.AtStart(ctx, w.log, "changes are not acknowledged (they are redelivered)")
 	srcErr := w.src.Run(ctx)
 
 	closeCtx, cancel := context.WithTimeout(context.Background(), drainGrace)

@@ -29,7 +29,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/cloudsql-cache/cloudsql-cache/function"
+	"github.com/cloudsql-cache/cloudsql-cache/internal/svcenv"
 )
 
 func main() {
@@ -49,6 +52,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if len(args) > 0 {
 		return fmt.Errorf("no arguments expected (configure with environment variables), got %q", args)
 	}
+	// go-redis has one logger for the whole process (redis.SetLogger), not
+	// one per client, and by default it writes plain-text lines to stderr
+	// among our JSON ones. It is set here, once, by the code that owns the
+	// process and its stdout, rather than by a library constructor that
+	// would change a global behind its caller's back.
+	redis.SetLogger(svcenv.RedisLogger{Log: svcenv.NewLogger(stdout)})
 	svc, err := function.NewFromEnv(ctx, getenv, function.WithLogOutput(stdout))
 	if err != nil {
 		return err

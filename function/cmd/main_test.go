@@ -201,3 +201,30 @@ func TestServerCutsStalledUpload(t *testing.T) {
 	_, err = io.ReadAll(conn)
 	require.NoError(t, err, "closed by the server, not by the safety deadline")
 }
+
+// go-redis's own log lines (here: its pool failing to dial a Redis that is
+// not there) reach stdout as JSON entries like ours, never as plain text.
+func TestGoRedisLogLinesAreStructured(t *testing.T) {
+	dead := testredis.StartPrivate(t)
+	dead.Kill()
+	r, base := startRun(t, map[string]string{"PORT": "0", "REDIS_URL": dead.URL(), "SUMMARY_INTERVAL": "1h"})
+	resp, err := http.Post(base+"/", "application/json", strings.NewReader(`{"message":{"data":"e30=","messageId":"1"}}`))
+	require.NoError(t, err)
+	resp.Body.Close()
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(r.stdout.String(), `"component":"go-redis"`) {
+		require.True(t, time.Now().Before(deadline), "no go-redis line on stdout: %s", r.stdout.String())
+		time.Sleep(10 * time.Millisecond) // polling interval
+	}
+	lines, err := r.stdout.JSONLines()
+	require.NoError(t, err, "every stdout line is JSON")
+	var found bool
+	for _, l := range lines {
+		if l["component"] == "go-redis" {
+			found = true
+			assert.Equal(t, "WARNING", l["severity"])
+			assert.Contains(t, l["message"], "failed to dial")
+		}
+	}
+	assert.True(t, found)
+}

@@ -21,6 +21,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cloudsql-cache/cloudsql-cache/internal/svcenv"
 	"github.com/cloudsql-cache/cloudsql-cache/worker"
 )
 
@@ -38,6 +41,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if len(args) > 0 {
 		return fmt.Errorf("no arguments expected (configure with environment variables), got %q", args)
 	}
+	// go-redis has one logger for the whole process (redis.SetLogger), not
+	// one per client, and by default it writes plain-text lines to stderr
+	// among our JSON ones. It is set here, once, by the code that owns the
+	// process and its stdout, rather than by a library constructor that
+	// would change a global behind its caller's back.
+	redis.SetLogger(svcenv.RedisLogger{Log: svcenv.NewLogger(stdout)})
 	cfg, err := worker.FromEnv(getenv)
 	if err != nil {
 		return err

@@ -179,3 +179,47 @@ func cut(kv string) (string, string, bool) {
 	}
 	return kv, "", false
 }
+
+// A worker whose Redis does not answer at start logs one error naming
+// REDIS_URL and keeps running (no crash loop); /healthz is 503 saying so,
+// asks again on every request, and is 200 once Redis answers.
+func TestCacheNotAnsweringAtStartThenReady(t *testing.T) {
+	fake, err := pubsubfake.Start("127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { fake.Close() })
+	ctx := context.Background()
+	client, err := pubsub.NewClient(ctx, "p", option.WithEndpoint(fake.Addr), option.WithoutAuthentication(),
+		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
+	require.NoError(t, err)
+	t.Cleanup(func() { client.Close() })
+	_, err = client.TopicAdminClient.CreateTopic(ctx, &pubsubpb.Topic{Name: "projects/p/topics/a"})
+	require.NoError(t, err)
+	_, err = client.SubscriptionAdminClient.CreateSubscription(ctx, &pubsubpb.Subscription{
+		Name: "projects/p/subscriptions/a", Topic: "projects/p/topics/a", AckDeadlineSeconds: 60})
+	require.NoError(t, err)
+	rs := testredis.StartPrivate(t)
+	rs.Kill()
+
+	env := map[string]string{"DELIVERY": "pull", "PORT": "0", "REDIS_URL": rs.URL(), "SUMMARY_INTERVAL": "1h",
+		"PUBSUB_EMULATOR_HOST": fake.Addr, "PUBSUB_SUBSCRIPTIONS": "projects/p/subscriptions/a"}
+	stdout, stderr := &testlog.Buffer{}, &testlog.Buffer{}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- run(runCtx, nil, func(k string) string { return env[k] }, stdout, stderr) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	want := "REDIS_URL: nothing answers at " + rs.Addr()
+	eventually(t, "the start-up error", func() bool { return stdout.Count(`"severity":"ERROR"`) > 0 })
+	assert.Contains(t, stdout.String(), `"message":"cache not answering at start: `+want)
+	assert.Contains(t, stdout.String(), `"setting":"REDIS_URL"`)
+	addr := listening.FindStringSubmatch(stderr.String())[1]
+	code, body := get(t, "http://"+addr+"/healthz")
+	assert.Equal(t, http.StatusServiceUnavailable, code)
+	assert.Contains(t, body, "cache not answering: "+want)
+
+	rs.Restart()
+	eventually(t, "ready once Redis answers", func() bool { code, _ := get(t, "http://"+addr+"/healthz"); return code == http.StatusOK })
+	assert.Equal(t, 1, stdout.Count(`"severity":"ERROR"`), "one error, not one per retry")
+}
