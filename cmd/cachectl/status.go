@@ -31,8 +31,8 @@ import (
 func runStatus(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	redisURL := fs.String("redis", firstNonEmpty(getenv("REDIS_URL"), "redis://127.0.0.1:6379/0"), "Redis URL (default $REDIS_URL; a running local pipeline's own when neither is set)")
-	prefix := fs.String("prefix", getenv("CACHE_PREFIX"), "cache key prefix (default $CACHE_PREFIX; a running local pipeline's own when neither is set)")
+	redisURL := fs.String("redis", firstNonEmpty(getenv("REDIS_URL"), "redis://127.0.0.1:6379/0"), "Redis URL (default $REDIS_URL; the local run's own, running or the last one, when neither is set)")
+	prefix := fs.String("prefix", getenv("CACHE_PREFIX"), "cache key prefix (default $CACHE_PREFIX; the local run's own, running or the last one, when neither is set)")
 	bridgeURL := fs.String("bridge", "", "URL of a local bridge's counters (default: the running local pipeline's, if any)")
 	kafkaBrokers := fs.String("kafka", getenv("KAFKA_BROKERS"), "Kafka brokers (default $KAFKA_BROKERS): show the worker group's committed offsets and lag per partition")
 	kafkaGroup := fs.String("kafka-group", firstNonEmpty(getenv("KAFKA_GROUP"), kafkasource.DefaultGroup), "Kafka consumer group of the workers")
@@ -55,12 +55,17 @@ func runStatus(ctx context.Context, args []string, getenv func(string) string, s
 		}
 		now = t
 	}
-	local, err := localRun(fs, getenv, redisURL, prefix, true)
+	// A finished local run's cache is still worth showing: without it, a
+	// bare `status` after `make run` would look at prefix "" in DB 0.
+	local, err := localRun(fs, getenv, redisURL, prefix, false)
 	if err != nil {
 		return err
 	}
 	if local != nil && local.Live() && *bridgeURL == "" && local.Control != "" && local.Prefix == *prefix {
 		*bridgeURL = local.Control + "/bridge"
+	}
+	if local != nil && !local.Live() && local.Redis == *redisURL && local.Prefix == *prefix {
+		writeLastRun(stdout, local, now)
 	}
 	rdb, err := redisClient(*redisURL)
 	if err != nil {
@@ -130,6 +135,22 @@ func localRun(fs *flag.FlagSet, getenv func(string) string, redisURL, prefix *st
 		*prefix = st.Prefix
 	}
 	return &st, nil
+}
+
+// writeLastRun says that no local run is active and where the last one
+// wrote, which is what the rest of the output shows.
+func writeLastRun(w io.Writer, st *localrun.State, now time.Time) {
+	if st.Ended.IsZero() {
+		fmt.Fprintf(w, "local run none active; the last one (started %s) did not record its end (killed?), shown below\n",
+			st.Started.Format(time.RFC3339))
+	} else {
+		fmt.Fprintf(w, "local run none active; the last one ended %s (%s ago), shown below\n",
+			st.Ended.Format(time.RFC3339), ago(now, st.Ended))
+	}
+	fmt.Fprintf(w, "  cache     %s prefix %q\n", st.Redis, st.Prefix)
+	if st.Expected != "" {
+		fmt.Fprintf(w, "  expected  %s (cachectl verify compares the cache with it)\n", st.Expected)
+	}
 }
 
 // writeCheckpoints prints the checkpoint hash (redisstore.CheckpointKey)

@@ -5,14 +5,17 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/cloudsql-cache/cloudsql-cache/cdc"
+	"github.com/cloudsql-cache/cloudsql-cache/localrun"
 )
 
 func TestStatusGolden(t *testing.T) {
@@ -51,6 +54,40 @@ func TestStatusGolden(t *testing.T) {
 		require.NoError(t, err, errOut)
 		golden(t, "status", "empty", out)
 	})
+}
+
+// After a local run has ended, a bare `cachectl status` shows that run's
+// cache (found through its state file), saying plainly that no run is
+// active and where the last one wrote: not prefix "" in DB 0.
+func TestStatusAfterFinishedLocalRun(t *testing.T) {
+	const prefix = "cachectl-test-status-last:"
+	rdb := sharedRedis(t, prefix)
+	ctx := context.Background()
+	require.NoError(t, rdb.HSet(ctx, prefix+"__cdc:checkpoint",
+		"dbserver1", string(cdc.NewVersion(3, 5120, 0)),
+		"dbserver1|commit_ms", "1714568400000", // 13:00:00
+		"dbserver1|applied_ms", "1714568400120",
+		"table|inventory.customers", "dbserver1",
+	).Err())
+	dir := t.TempDir()
+	require.NoError(t, localrun.WriteState(localrun.StatePath(dir), localrun.State{
+		PID: os.Getpid(), Redis: testRedisURL, Prefix: prefix, Control: "http://127.0.0.1:1",
+		Started:  time.Date(2024, 5, 1, 12, 58, 0, 0, time.UTC),
+		Ended:    time.Date(2024, 5, 1, 13, 0, 1, 0, time.UTC),
+		Expected: "/tmp/cloudsql-cache-expected.json",
+	}))
+	env := map[string]string{"CACHECTL_NOW": "2024-05-01T13:05:00Z", "CACHECTL_STATE_DIR": dir}
+	out, errOut, err := runCmd(t, env, "status")
+	require.NoError(t, err, errOut)
+	golden(t, "status", "finished-local-run", out)
+
+	// -prefix (or $CACHE_PREFIX) chooses another cache: no word of the run.
+	const other = "cachectl-test-status-other:"
+	sharedRedis(t, other)
+	out, errOut, err = runCmd(t, env, "status", "-redis", testRedisURL, "-prefix", other)
+	require.NoError(t, err, errOut)
+	assert.NotContains(t, out, "local run")
+	assert.Contains(t, out, `prefix "`+other+`"`)
 }
 
 func TestStatusErrors(t *testing.T) {
