@@ -31,6 +31,7 @@ import (
 	"github.com/cloudsql-cache/cloudsql-cache/function"
 	"github.com/cloudsql-cache/cloudsql-cache/internal/testlog"
 	"github.com/cloudsql-cache/cloudsql-cache/internal/testmemcache"
+	"github.com/cloudsql-cache/cloudsql-cache/internal/testprom"
 	"github.com/cloudsql-cache/cloudsql-cache/internal/testredis"
 	"github.com/cloudsql-cache/cloudsql-cache/memcachestore"
 	"github.com/cloudsql-cache/cloudsql-cache/pipeline"
@@ -155,6 +156,14 @@ func TestServiceServesPushMetricsHealth(t *testing.T) {
 	assert.Contains(t, string(body), "\ncdc_apply_calls_total 1\n", "one apply script call")
 	assert.Contains(t, string(body), "\ncdc_apply_call_changes_total 1\n")
 	assert.Contains(t, string(body), "\ncdc_restore_warnings_total 0\n")
+	fams := testprom.Parse(t, string(body)) // the store's and the handler's families too
+	for _, f := range []string{"cdc_messages_total", "cdc_commit_lag_seconds", "cdc_pipeline_lag_seconds",
+		"cdc_queue_seconds", "cdc_apply_seconds", "cdc_apply_calls_total", "cdc_push_shed_total"} {
+		assert.Contains(t, fams, f)
+	}
+	h := fams["cdc_apply_seconds"].GetMetric()[0].GetHistogram()
+	assert.Len(t, h.GetBucket(), 39, "38 finite buckets and +Inf, not 111 series")
+	assert.Equal(t, uint64(1), h.GetSampleCount())
 
 	resp, err = http.Get(srv.URL + "/healthz")
 	require.NoError(t, err)

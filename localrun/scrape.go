@@ -105,7 +105,9 @@ func parseMetrics(sc *bufio.Scanner) (Totals, error) {
 	for o := range cdc.NumOutcomes {
 		outcomes[o.String()] = o
 	}
-	lagTable, lagPrev := "", uint64(0) // buckets are cumulative per table
+	// Buckets are cumulative per table; lagIdx is the layout index of the
+	// table's previous bucket line.
+	lagTable, lagPrev, lagIdx := "", uint64(0), -1
 	for sc.Scan() {
 		line := sc.Text()
 		isMsg, isLag := strings.HasPrefix(line, familyMessages), strings.HasPrefix(line, familyLag)
@@ -129,11 +131,10 @@ func parseMetrics(sc *bufio.Scanner) (Totals, error) {
 			return t, fmt.Errorf("line %q: unknown bucket", line)
 		}
 		if table := label(labels, "table"); table != lagTable {
-			lagTable, lagPrev = table, 0
+			lagTable, lagPrev, lagIdx = table, 0, -1
 		}
-		t.Lag.Buckets[i] += n - lagPrev
-		t.Lag.Count += n - lagPrev
-		lagPrev = n
+		spread(&t.Lag, lagIdx+1, i, n-lagPrev)
+		lagPrev, lagIdx = n, i
 	}
 	return t, sc.Err()
 }
@@ -152,4 +153,23 @@ func label(labels, name string) string {
 		return v[:j]
 	}
 	return ""
+}
+
+// spread adds n observations known to lie in layout buckets from..to (the
+// /metrics exposition publishes only some bounds, metrics.Exposed) evenly
+// over those buckets, so quantiles interpolate across the whole published
+// bucket rather than inside its top layout bucket.
+func spread(h *metrics.HistogramSnapshot, from, to int, n uint64) {
+	if from > to {
+		from = to
+	}
+	k := uint64(to - from + 1)
+	for i := from; i <= to; i++ {
+		share := n / k
+		if uint64(i-from) < n%k {
+			share++
+		}
+		h.Buckets[i] += share
+	}
+	h.Count += n
 }

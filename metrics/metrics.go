@@ -7,8 +7,9 @@
 // Unit: histograms observe time.Duration. Bucket upper bounds grow by 1.2x
 // from 10µs to 1h (110 bounds, then +Inf), so a quantile read from the buckets
 // is within about 20% of the true value. Prometheus output is in seconds (the
-// Prometheus base unit); callers that want milliseconds convert the
-// time.Duration that Quantile returns.
+// Prometheus base unit) and publishes every third bound (ExposeEvery);
+// callers that want milliseconds convert the time.Duration that Quantile
+// returns.
 package metrics
 
 import (

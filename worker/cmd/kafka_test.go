@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/cloudsql-cache/cloudsql-cache/internal/testlog"
+	"github.com/cloudsql-cache/cloudsql-cache/internal/testprom"
 	"github.com/cloudsql-cache/cloudsql-cache/internal/testredis"
 	"github.com/cloudsql-cache/cloudsql-cache/kafkasource"
 	"github.com/cloudsql-cache/cloudsql-cache/pipeline"
@@ -88,6 +89,7 @@ func TestKafkaEndToEnd(t *testing.T) {
 		"cdc_kafka_records_total 42\n", "cdc_kafka_tombstones_total 1\n", "cdc_apply_call_changes_total 40\n"} {
 		assert.True(t, strings.Contains(m, want), "/metrics has %q:\n%s", want, m)
 	}
+	testprom.Parse(t, m)
 	assert.Regexp(t, regexp.MustCompile(`cdc_kafka_partition_lag\{topic="dbserver1.inventory.customers",partition="\d"\} 0`), m)
 	n, err := rdb.XLen(ctx, redisstore.RejectedStreamKey(prefix)).Result()
 	require.NoError(t, err)

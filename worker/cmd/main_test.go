@@ -20,6 +20,7 @@ import (
 
 	"github.com/cloudsql-cache/cloudsql-cache/internal/pubsubfake"
 	"github.com/cloudsql-cache/cloudsql-cache/internal/testlog"
+	"github.com/cloudsql-cache/cloudsql-cache/internal/testprom"
 	"github.com/cloudsql-cache/cloudsql-cache/internal/testredis"
 	"github.com/cloudsql-cache/cloudsql-cache/pipeline"
 	"github.com/cloudsql-cache/cloudsql-cache/redisstore"
@@ -122,6 +123,8 @@ func TestPullEndToEnd(t *testing.T) {
 		"cdc_pull_connected 1\n", "cdc_pull_received_total 41\n", "cdc_apply_call_changes_total 40\n"} {
 		assert.True(t, strings.Contains(m, want), "/metrics has %q", want)
 	}
+	fams := testprom.Parse(t, m)
+	assert.Len(t, fams["cdc_commit_lag_seconds"].GetMetric()[0].GetHistogram().GetBucket(), 39, "38 finite buckets and +Inf")
 	n, err := rdb.XLen(ctx, redisstore.RejectedStreamKey(prefix)).Result()
 	require.NoError(t, err)
 	assert.Equal(t, int64(1), n, "the junk message is parked")
