@@ -51,7 +51,8 @@ func MemcacheProblem(err error) string {
 type CacheCheck struct {
 	// Ping asks the cache for an answer.
 	Ping func(ctx context.Context) error
-	// Problem explains a Ping error, naming the setting (RedisProblem).
+	// Problem explains a Ping error, naming the setting (RedisProblem);
+	// nil: the error's own text.
 	Problem func(err error) string
 }
 
@@ -61,6 +62,9 @@ func (c CacheCheck) Check(ctx context.Context) string {
 	ctx, cancel := context.WithTimeout(ctx, HealthTimeout)
 	defer cancel()
 	if err := c.Ping(ctx); err != nil {
+		if c.Problem == nil {
+			return err.Error()
+		}
 		return c.Problem(err)
 	}
 	return ""
