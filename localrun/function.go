@@ -51,8 +51,10 @@ func FreePort() (int, error) {
 // Function is the push function as a child process on a fixed port, so it
 // can be killed and started again at the same address.
 type Function struct {
-	// Bin is the function binary (BuildFunction).
-	Bin string
+	// Bin is the function binary (BuildFunction), and Args its arguments
+	// (a cachectl binary serves the function as "cachectl function").
+	Bin  string
+	Args []string
 	// Port is the port it serves on.
 	Port int
 	// Env is added to the process environment (REDIS_URL, CACHE_CONFIG, ...).
@@ -75,7 +77,7 @@ func (f *Function) Start(ctx context.Context) error {
 		f.mu.Unlock()
 		return errors.New("function: already running")
 	}
-	cmd := exec.Command(f.Bin)
+	cmd := exec.Command(f.Bin, f.Args...)
 	cmd.Env = append(append(os.Environ(), f.Env...), "PORT="+strconv.Itoa(f.Port))
 	// A process group of its own: Ctrl-C in the terminal reaches the run,
 	// which drains through the function before stopping it, not the

@@ -38,8 +38,10 @@ type Config struct {
 	Format changegen.Format
 	// Concurrency is the bridge's POSTs in flight.
 	Concurrency int
-	// FunctionBin is a prebuilt function binary; "" builds one.
-	FunctionBin string
+	// FunctionBin is a prebuilt function binary, run with FunctionArgs;
+	// "" builds one from the module's source (go build, inside the tree).
+	FunctionBin  string
+	FunctionArgs []string
 	// Port is the function's port; 0 picks a free one.
 	Port int
 	// ControlAddr, when set, serves the run's control endpoint there:
@@ -245,7 +247,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		return Summary{}, err
 	}
 	defer logFile.Close()
-	fn := &Function{Bin: bin, Port: port, Output: logFile, Env: []string{
+	fn := &Function{Bin: bin, Args: cfg.FunctionArgs, Port: port, Output: logFile, Env: []string{
 		"REDIS_URL=" + cfg.RedisURL, "CACHE_CONFIG=" + configPath, "CACHE_PREFIX=" + cfg.Prefix, "CACHE_SERVER_NAME=" + changegen.DefaultServer, "SUMMARY_INTERVAL=1h",
 	}}
 	if err := fn.Start(ctx); err != nil {

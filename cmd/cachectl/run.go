@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
 	"io"
 	"os"
 	"os/signal"
@@ -35,7 +36,7 @@ func runRun(ctx context.Context, args []string, getenv func(string) string, stdo
 	fs.IntVar(&cfg.Keys, "keys", 1000, "distinct keys per table")
 	format := fs.String("format", string(changegen.FormatCompact), "Debezium message profile: compact (flattened schemaless rows, no ordering key) or full (schema envelopes, ordering keys, Debezium's headers)")
 	fs.IntVar(&cfg.Concurrency, "concurrency", 16, "push requests in flight")
-	fs.StringVar(&cfg.FunctionBin, "function", "", "prebuilt push function binary (default: go build ./function/cmd)")
+	fs.StringVar(&cfg.FunctionBin, "function", "", "push function binary, such as one built from ./function/cmd (default: this cachectl, as `cachectl function`)")
 	fs.IntVar(&cfg.Port, "port", 0, "function port (0: a free port)")
 	fs.StringVar(&cfg.ControlAddr, "bridge", "127.0.0.1:0", "serve the run's control endpoint (bridge counters for status, cuts for verify) at ADDR (empty: don't)")
 	fs.StringVar(&cfg.ExpectedPath, "expected", filepath.Join(os.TempDir(), "cloudsql-cache-expected.jsonl"),
@@ -51,6 +52,15 @@ func runRun(ctx context.Context, args []string, getenv func(string) string, stdo
 		return usagef("run: -events must not be negative")
 	}
 	cfg.Seed = *seed
+	if cfg.FunctionBin == "" {
+		// The function runs as a child process (the chaos test kills it);
+		// this binary carries it, so a built cachectl needs no source tree.
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("run: finding this binary to start the function: %w", err)
+		}
+		cfg.FunctionBin, cfg.FunctionArgs = exe, []string{"function"}
+	}
 	f, err := changegen.ParseFormat(*format)
 	if err != nil {
 		return usagef("run: %v", err)

@@ -1,4 +1,4 @@
-package main
+package serve
 
 import (
 	"bytes"
@@ -41,7 +41,7 @@ func startRun(t *testing.T, env map[string]string) (*running, string) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{stdout: &testlog.Buffer{}, stderr: &testlog.Buffer{}, cancel: cancel, done: make(chan error, 1)}
-	go func() { r.done <- run(ctx, nil, func(k string) string { return env[k] }, r.stdout, r.stderr) }()
+	go func() { r.done <- Run(ctx, nil, func(k string) string { return env[k] }, r.stdout, r.stderr) }()
 	t.Cleanup(func() { r.stop(t) })
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -121,9 +121,9 @@ func TestRunServesOnePushAndStops(t *testing.T) {
 }
 
 func TestRunRejectsArgumentsAndBadConfig(t *testing.T) {
-	err := run(context.Background(), []string{"-x"}, func(string) string { return "" }, io.Discard, io.Discard)
+	err := Run(context.Background(), []string{"-x"}, func(string) string { return "" }, io.Discard, io.Discard)
 	require.Error(t, err)
-	err = run(context.Background(), nil, func(k string) string {
+	err = Run(context.Background(), nil, func(k string) string {
 		return map[string]string{"PORT": "eighty"}[k]
 	}, io.Discard, io.Discard)
 	require.Error(t, err)
@@ -159,7 +159,7 @@ func TestRunWithoutPprofAddrServesNoProfiles(t *testing.T) {
 
 func TestRunRejectsBadPprofAddr(t *testing.T) {
 	_, prefix := testredis.Shared(t)
-	err := run(context.Background(), nil, func(k string) string {
+	err := Run(context.Background(), nil, func(k string) string {
 		return map[string]string{"PORT": "0", "CACHE_PREFIX": prefix, "PPROF_ADDR": "127.0.0.1:notaport"}[k]
 	}, io.Discard, io.Discard)
 	require.Error(t, err)
