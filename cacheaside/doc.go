@@ -25,8 +25,9 @@
 //     key the read did not see commits after the read, so later in the
 //     binlog than every change the checkpoint covers: its version is higher
 //     and the stream replaces the tombstone.
-//   - With Redis unreachable, reads go to the database, at most
-//     Options.MaxDBConcurrency at a time, and Redis is not tried again for
+//   - Database reads run at most Options.MaxDBConcurrency at a time, Redis
+//     up or down (a cold cache is all misses). With Redis unreachable,
+//     reads go to the database, and Redis is not tried again for
 //     Options.RedisBackoff, so a dead Redis costs no timeout per read. The
 //     read that finds Redis down waits for go-redis to give up dialing
 //     (by default 5 attempts 100ms apart): give the read path's client

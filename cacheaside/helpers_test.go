@@ -38,6 +38,7 @@ type env struct {
 	cfg     *cdc.Config
 	store   *redisstore.Store
 	queries *atomic.Int64 // row queries that reached the database
+	gate    *queryGate    // holds those queries when a test asks
 }
 
 // newEnv creates the table (id INT key, name, n) and a config whose table
@@ -50,7 +51,7 @@ func newEnv(t testing.TB, tableYAML string) *env {
 		t.Fatal(err)
 	}
 	suffix := hex.EncodeToString(b[:])
-	e := &env{t: t, name: "cacheaside_" + suffix, queries: new(atomic.Int64)}
+	e := &env{t: t, name: "cacheaside_" + suffix, queries: new(atomic.Int64), gate: newQueryGate()}
 	e.table = "test." + e.name
 
 	dcfg, err := mysql.ParseDSN(testDSN)
@@ -62,7 +63,7 @@ func newEnv(t testing.TB, tableYAML string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.db = sql.OpenDB(countingConnector{Connector: conn, match: "FROM `test`.`" + e.name + "`", n: e.queries})
+	e.db = sql.OpenDB(countingConnector{Connector: conn, match: "FROM `test`.`" + e.name + "`", n: e.queries, gate: e.gate})
 	if err := e.db.PingContext(ctx); err != nil {
 		t.Fatalf("MariaDB at %s is required: %v", testDSN, err)
 	}
@@ -144,6 +145,37 @@ type countingConnector struct {
 	driver.Connector
 	match string
 	n     *atomic.Int64
+	gate  *queryGate
+}
+
+// queryGate holds the counted queries while closed, and counts those in
+// flight (held or running).
+type queryGate struct {
+	open     atomic.Pointer[chan struct{}] // closed: queries pass
+	inFlight atomic.Int64
+	peak     atomic.Int64 // most in flight at once
+}
+
+func newQueryGate() *queryGate {
+	g := &queryGate{}
+	open := make(chan struct{})
+	close(open)
+	g.open.Store(&open)
+	return g
+}
+
+// hold makes queries wait until the returned func is called.
+func (g *queryGate) hold() (release func()) {
+	open := make(chan struct{})
+	g.open.Store(&open)
+	return func() { close(open) }
+}
+
+func (g *queryGate) enter() {
+	n := g.inFlight.Add(1)
+	for p := g.peak.Load(); n > p && !g.peak.CompareAndSwap(p, n); p = g.peak.Load() {
+	}
+	<-*g.open.Load()
 }
 
 // fullConn is what go-sql-driver/mysql's connections implement.
@@ -173,9 +205,12 @@ type countingConn struct {
 }
 
 func (cc *countingConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
-	if strings.Contains(query, cc.c.match) {
-		cc.c.n.Add(1)
+	if !strings.Contains(query, cc.c.match) {
+		return cc.fullConn.QueryContext(ctx, query, args)
 	}
+	cc.c.n.Add(1)
+	cc.c.gate.enter()
+	defer cc.c.gate.inFlight.Add(-1)
 	return cc.fullConn.QueryContext(ctx, query, args)
 }
 

@@ -30,8 +30,10 @@ type Options struct {
 	// for the fill before reading the database itself (without filling);
 	// default 50ms.
 	LeaseWait time.Duration
-	// MaxDBConcurrency caps database reads while Redis is unreachable, so
-	// the database is not stampeded; default 16.
+	// MaxDBConcurrency caps the Reader's database reads in flight, with
+	// Redis up (a cold cache: every key a miss) as well as down, so misses
+	// queue here rather than open connections up to Cloud SQL's limit;
+	// default 16 (mysqlrow.Open's pool allows DefaultMaxOpenConns).
 	MaxDBConcurrency int
 	// RedisBackoff is how long reads skip Redis after it failed; default 1s.
 	RedisBackoff time.Duration
@@ -70,7 +72,7 @@ type Reader struct {
 	opts Options // defaults filled in
 
 	flight singleflight.Group // one database read per key at a time
-	dbSlot chan struct{}      // semaphore of database reads while Redis is down
+	dbSlot chan struct{}      // semaphore of database reads in flight (MaxDBConcurrency)
 
 	// redisDownUntil is the Unix-nano time before which reads skip Redis.
 	redisDownUntil atomic.Int64

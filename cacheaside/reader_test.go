@@ -169,6 +169,46 @@ func TestConcurrentMissesShareOneQuery(t *testing.T) {
 	}
 }
 
+// A cold cache with Redis up turns every read into a query: they wait for
+// one of MaxDBConcurrency slots instead of each taking a connection.
+func TestColdCacheQueriesAreBoundedWithRedisUp(t *testing.T) {
+	e := newEnv(t, "")
+	const n, limit = 10, 2
+	for i := 0; i < n; i++ {
+		e.insert(i, "row", i)
+	}
+	release := e.gate.hold()
+	r := e.reader(cacheaside.Options{MaxDBConcurrency: limit})
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = r.Get(context.Background(), e.table, i)
+		}()
+	}
+	waitFor(t, "the queries to be held or queued", func() bool {
+		return e.gate.inFlight.Load() > limit || e.gate.inFlight.Load() == limit && r.Stats().DBSlotWaits == n-limit
+	})
+	if got := e.gate.inFlight.Load(); got != limit {
+		t.Fatalf("%d queries in flight at once, want at most %d", got, limit)
+	}
+	release()
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("read %d: %v", i, err)
+		}
+	}
+	if p := e.gate.peak.Load(); p != limit {
+		t.Errorf("peak %d queries in flight, want %d", p, limit)
+	}
+	if s := r.Stats(); s.DBQueries != n || s.DBFallbacks != 0 {
+		t.Errorf("stats %+v: want %d queries, none as Redis-down fallbacks", s, n)
+	}
+}
+
 func TestWaitForAnotherReadersLease(t *testing.T) {
 	e := newEnv(t, "    fill: lease\n")
 	ctx := context.Background()

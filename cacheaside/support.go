@@ -86,18 +86,24 @@ func (r *Reader) redisFailed(error) {
 	r.redisDownUntil.Store(time.Now().Add(r.opts.RedisBackoff).UnixNano())
 }
 
-// dbTurn waits for a database slot while Redis is down; with Redis up,
-// misses are already bounded by leases and the per-key flight.
+// dbTurn waits for one of MaxDBConcurrency database slots. Leases and the
+// per-key flight bound reads of one key, not of many: a cold cache (or
+// Redis down) turns every read into a query, and those wait here.
 func (r *Reader) dbTurn(ctx context.Context) (release func(), err error) {
-	if r.redisUp() {
-		return func() {}, nil
+	if !r.redisUp() {
+		r.m.dbFallbacks.Inc()
 	}
-	r.m.dbFallbacks.Inc()
+	select {
+	case r.dbSlot <- struct{}{}:
+		return func() { <-r.dbSlot }, nil
+	default:
+	}
+	r.m.dbSlotWaits.Inc()
 	select {
 	case r.dbSlot <- struct{}{}:
 		return func() { <-r.dbSlot }, nil
 	case <-ctx.Done():
-		return nil, fmt.Errorf("cacheaside: waiting for a database slot while Redis is down: %w", ctx.Err())
+		return nil, fmt.Errorf("cacheaside: waiting for a database slot (MaxDBConcurrency): %w", ctx.Err())
 	}
 }
 
@@ -106,7 +112,7 @@ type counters struct {
 	hits, tombstoneHits, lateHits, misses            metrics.Counter
 	fills, fillConflicts, dbQueries, errors          metrics.Counter
 	redisDown, dbFallbacks, leaseWaits, leaseTimeout metrics.Counter
-	keyErrors                                        metrics.Counter
+	keyErrors, dbSlotWaits                           metrics.Counter
 	hitLatency, missLatency, batchLatency            metrics.Histogram
 }
 
@@ -141,8 +147,11 @@ type Stats struct {
 	// filled, and Redis kept serving every other key.
 	KeyErrors uint64
 	// DBFallbacks counts database reads made while Redis was considered
-	// down (bounded by MaxDBConcurrency).
+	// down.
 	DBFallbacks uint64
+	// DBSlotWaits counts database reads that found MaxDBConcurrency reads
+	// in flight and queued for a slot.
+	DBSlotWaits uint64
 	// LeaseWaits counts misses that found another reader's lease and
 	// waited; LeaseWaitTimeouts those that then read the database.
 	LeaseWaits, LeaseWaitTimeouts uint64
@@ -158,7 +167,7 @@ func (r *Reader) Stats() Stats {
 		Hits: m.hits.Load(), TombstoneHits: m.tombstoneHits.Load(), Misses: m.misses.Load(),
 		LateHits: m.lateHits.Load(), Fills: m.fills.Load(), FillConflicts: m.fillConflicts.Load(),
 		DBQueries: m.dbQueries.Load(), Errors: m.errors.Load(), RedisDown: m.redisDown.Load(), KeyErrors: m.keyErrors.Load(),
-		DBFallbacks: m.dbFallbacks.Load(), LeaseWaits: m.leaseWaits.Load(), LeaseWaitTimeouts: m.leaseTimeout.Load(),
+		DBFallbacks: m.dbFallbacks.Load(), DBSlotWaits: m.dbSlotWaits.Load(), LeaseWaits: m.leaseWaits.Load(), LeaseWaitTimeouts: m.leaseTimeout.Load(),
 		HitLatency: m.hitLatency.Snapshot(), MissLatency: m.missLatency.Snapshot(), BatchLatency: m.batchLatency.Snapshot(),
 	}
 }

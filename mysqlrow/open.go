@@ -8,8 +8,29 @@ import (
 	"github.com/go-sql-driver/mysql"
 )
 
+// The pool limits Open sets. database/sql's own defaults are no limit on
+// open connections and connections kept forever: a cold cache (every read
+// a miss) or a burst of verify queries could then take every connection
+// Cloud SQL allows (25 on db-f1-micro, 50 on db-g1-small, a few hundred to
+// thousands on larger tiers, shared with the application). Change them on
+// the returned pool with SetMaxOpenConns, SetMaxIdleConns,
+// SetConnMaxLifetime and SetConnMaxIdleTime.
+const (
+	// DefaultMaxOpenConns matches cacheaside's default MaxDBConcurrency,
+	// so the read path's queries never queue in the pool behind its own.
+	DefaultMaxOpenConns = 16
+	// DefaultMaxIdleConns keeps the whole pool warm between bursts.
+	DefaultMaxIdleConns = DefaultMaxOpenConns
+	// DefaultConnMaxLifetime recycles connections before Cloud SQL's
+	// maintenance or a proxy restart cuts them under a query.
+	DefaultConnMaxLifetime = 30 * time.Minute
+	// DefaultConnMaxIdleTime gives idle connections back to the server.
+	DefaultConnMaxIdleTime = 5 * time.Minute
+)
+
 // Open opens a connection pool to the database named by dsn (the
-// go-sql-driver/mysql DSN format) with the settings of Configure forced.
+// go-sql-driver/mysql DSN format) with the settings of Configure forced and
+// the Default* pool limits.
 func Open(dsn string) (*sql.DB, error) {
 	cfg, err := mysql.ParseDSN(dsn)
 	if err != nil {
@@ -20,7 +41,12 @@ func Open(dsn string) (*sql.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mysqlrow: %w", err)
 	}
-	return sql.OpenDB(conn), nil
+	db := sql.OpenDB(conn)
+	db.SetMaxOpenConns(DefaultMaxOpenConns)
+	db.SetMaxIdleConns(DefaultMaxIdleConns)
+	db.SetConnMaxLifetime(DefaultConnMaxLifetime)
+	db.SetConnMaxIdleTime(DefaultConnMaxIdleTime)
+	return db, nil
 }
 
 // Configure forces the driver settings the canonical encoding relies on.
