@@ -15,10 +15,12 @@ test: services
 ## run: stream generated Debezium changes end to end (generator -> in-process Pub/Sub -> push
 ## bridge -> the push function -> Redis DB 15, prefix local:) with a live progress line; Ctrl-C
 ## stops publishing, drains, prints the summary and exits 0. EVENTS=N stops once N changes are
-## applied; RUN_FLAGS passes more flags.
+## applied; DELIVERY=pull goes through the streaming-pull worker instead of push; RUN_FLAGS
+## passes more flags.
 EVENTS ?= 0
+DELIVERY ?= push
 run: services
-	$(GO) run ./cmd/cachectl run -redis $(RUN_REDIS) -events $(EVENTS) $(RUN_FLAGS)
+	$(GO) run ./cmd/cachectl run -redis $(RUN_REDIS) -events $(EVENTS) -delivery $(DELIVERY) $(RUN_FLAGS)
 
 services:
 	@bash scripts/services.sh

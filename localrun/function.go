@@ -1,7 +1,8 @@
 // Package localrun runs the whole pipeline on one machine: the change
 // generator publishes Debezium messages to an in-process Pub/Sub, the push
 // bridge POSTs them to the push function running as a real child process,
-// and the function applies them to Redis. Run drives it for `cachectl run`
+// and the function applies them to Redis (or, with delivery pull, the
+// worker as a child process streams them from the Pub/Sub fake). Run drives it for `cachectl run`
 // (`make run`), with a progress line refreshed every 500 ms and a final
 // summary; the pieces (Function, Scrape, Produce) are also what the chaos
 // test composes to restart the function and Redis mid-stream.
@@ -26,14 +27,26 @@ import (
 // FunctionPackage is the import path of the push function's command.
 const FunctionPackage = "github.com/cloudsql-cache/cloudsql-cache/function/cmd"
 
+// WorkerPackage is the import path of the pull (and Kafka) worker's command.
+const WorkerPackage = "github.com/cloudsql-cache/cloudsql-cache/worker/cmd"
+
 // BuildFunction compiles the push function (without the race detector, so
 // it runs at production speed) into dir and returns the binary's path. It
 // must run inside the module's source tree.
 func BuildFunction(ctx context.Context, dir string) (string, error) {
-	bin := filepath.Join(dir, "cloudsql-cache-function")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, FunctionPackage)
+	return build(ctx, dir, "function", FunctionPackage)
+}
+
+// BuildWorker compiles the worker as BuildFunction compiles the function.
+func BuildWorker(ctx context.Context, dir string) (string, error) {
+	return build(ctx, dir, "worker", WorkerPackage)
+}
+
+func build(ctx context.Context, dir, name, pkg string) (string, error) {
+	bin := filepath.Join(dir, "cloudsql-cache-"+name)
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, pkg)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("building the function: %w\n%s", err, out)
+		return "", fmt.Errorf("building the %s: %w\n%s", name, err, out)
 	}
 	return bin, nil
 }
@@ -48,9 +61,12 @@ func FreePort() (int, error) {
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
-// Function is the push function as a child process on a fixed port, so it
-// can be killed and started again at the same address.
+// Function is the push function (or the worker: both serve /healthz and
+// /metrics on PORT) as a child process on a fixed port, so it can be killed
+// and started again at the same address.
 type Function struct {
+	// Name names the process in errors; "" is "function".
+	Name string
 	// Bin is the function binary (BuildFunction), and Args its arguments
 	// (a cachectl binary serves the function as "cachectl function").
 	Bin  string
@@ -67,6 +83,8 @@ type Function struct {
 	exited chan struct{} // closed when cmd has been waited for
 }
 
+func (f *Function) name() string { return firstNonEmpty(f.Name, "function") }
+
 // URL returns the function's base URL; the push handler is at "/".
 func (f *Function) URL() string { return "http://127.0.0.1:" + strconv.Itoa(f.Port) + "/" }
 
@@ -75,7 +93,7 @@ func (f *Function) Start(ctx context.Context) error {
 	f.mu.Lock()
 	if f.cmd != nil {
 		f.mu.Unlock()
-		return errors.New("function: already running")
+		return fmt.Errorf("%s: already running", f.name())
 	}
 	cmd := exec.Command(f.Bin, f.Args...)
 	cmd.Env = append(append(os.Environ(), f.Env...), "PORT="+strconv.Itoa(f.Port))
@@ -90,7 +108,7 @@ func (f *Function) Start(ctx context.Context) error {
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		f.mu.Unlock()
-		return fmt.Errorf("function: %w", err)
+		return fmt.Errorf("%s: %w", f.name(), err)
 	}
 	exited := make(chan struct{})
 	f.cmd, f.exited = cmd, exited
@@ -115,9 +133,9 @@ func (f *Function) Start(ctx context.Context) error {
 		select {
 		case <-exited:
 			f.reap()
-			return fmt.Errorf("function: exited during start-up (%s)", cmd.ProcessState)
+			return fmt.Errorf("%s: exited during start-up (%s)", f.name(), cmd.ProcessState)
 		case <-deadline:
-			return errors.Join(errors.New("function: /healthz did not answer within 30s"), f.Kill())
+			return errors.Join(fmt.Errorf("%s: /healthz did not answer within 30s", f.name()), f.Kill())
 		case <-ctx.Done():
 			return errors.Join(ctx.Err(), f.Kill())
 		case <-tick.C:
@@ -140,7 +158,7 @@ func (f *Function) signal(sig syscall.Signal) error {
 		return nil
 	}
 	if err := cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return fmt.Errorf("function: %w", err)
+		return fmt.Errorf("%s: %w", f.name(), err)
 	}
 	<-exited
 	f.reap()

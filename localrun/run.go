@@ -36,13 +36,19 @@ type Config struct {
 	Seed   uint64
 	Keys   int
 	Format changegen.Format
-	// Concurrency is the bridge's POSTs in flight.
+	// Delivery is how changes reach the cache: DeliveryPush ("" too: the
+	// push bridge POSTs to the push function) or DeliveryPull (the worker
+	// pulls from the Pub/Sub fake).
+	Delivery string
+	// Concurrency is the bridge's POSTs in flight (push).
 	Concurrency int
-	// FunctionBin is a prebuilt function binary, run with FunctionArgs;
-	// "" builds one from the module's source (go build, inside the tree).
+	// FunctionBin is a prebuilt function binary (push), run with
+	// FunctionArgs; WorkerBin a prebuilt worker binary (pull); "" builds
+	// one from the module's source (go build, inside the tree).
 	FunctionBin  string
 	FunctionArgs []string
-	// Port is the function's port; 0 picks a free one.
+	WorkerBin    string
+	// Port is the function's or the worker's port; 0 picks a free one.
 	Port int
 	// ControlAddr, when set, serves the run's control endpoint there:
 	// /bridge (the bridge's counters, for `cachectl status`) and /cut (a
@@ -228,54 +234,33 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	if err := os.WriteFile(configPath, gen.CacheConfig(cfg.Prefix), 0o644); err != nil {
 		return Summary{}, err
 	}
-	bin := cfg.FunctionBin
-	if bin == "" {
-		fmt.Fprintln(out, "building the push function ...")
-		if bin, err = BuildFunction(ctx, work); err != nil {
-			return Summary{}, err
-		}
-	}
-	port := cfg.Port
-	if port == 0 {
-		if port, err = FreePort(); err != nil {
-			return Summary{}, err
-		}
-	}
 	logPath := filepath.Join(work, "function.log")
+	if cfg.Delivery == DeliveryPull {
+		logPath = filepath.Join(work, "worker.log")
+	}
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return Summary{}, err
 	}
 	defer logFile.Close()
-	fn := &Function{Bin: bin, Args: cfg.FunctionArgs, Port: port, Output: logFile, Env: []string{
-		"REDIS_URL=" + cfg.RedisURL, "CACHE_CONFIG=" + configPath, "CACHE_PREFIX=" + cfg.Prefix, "CACHE_SERVER_NAME=" + changegen.DefaultServer, "SUMMARY_INTERVAL=1h",
-	}}
-	if err := fn.Start(ctx); err != nil {
-		return Summary{}, err
-	}
-	defer fn.Stop()
-
 	// The pipeline runs on contexts of its own: ctx ending (Ctrl-C) stops
-	// the producer, while the bridge goes on delivering what is published.
-	ps, err := pushbridge.NewPubSub(context.WithoutCancel(ctx), "local")
+	// the producer, while the queue goes on delivering what is published.
+	fn, q, err := startDelivery(context.WithoutCancel(ctx), cfg, work, []string{
+		"REDIS_URL=" + cfg.RedisURL, "CACHE_CONFIG=" + configPath, "CACHE_PREFIX=" + cfg.Prefix, "CACHE_SERVER_NAME=" + changegen.DefaultServer, "SUMMARY_INTERVAL=1h",
+	}, gen.Topics(), genOpts.Ordering, out, logFile)
 	if err != nil {
 		return Summary{}, err
 	}
-	defer ps.Close()
-	bridge, err := pushbridge.New(ctx, pushbridge.Config{
-		PubSub: ps, Topics: gen.Topics(), Endpoint: fn.URL(), Concurrency: cfg.Concurrency, Ordering: genOpts.Ordering,
-	})
-	if err != nil {
-		return Summary{}, err
-	}
-	bridgeCtx, stopBridge := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopBridge()
-	bridgeDone := make(chan struct{})
+	defer q.Close()
+	defer fn.Stop()
+	queueCtx, stopQueue := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopQueue()
+	queueDone := make(chan struct{})
 	go func() {
-		defer close(bridgeDone)
-		_ = bridge.Run(bridgeCtx)
+		defer close(queueDone)
+		_ = q.Run(queueCtx)
 	}()
-	defer func() { stopBridge(); <-bridgeDone }()
+	defer func() { stopQueue(); <-queueDone }()
 
 	cuts := make(chan *cut)
 	control := ""
@@ -285,7 +270,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 			return Summary{}, fmt.Errorf("control endpoint: %w", err)
 		}
 		mux := http.NewServeMux()
-		mux.Handle("GET /bridge", bridge)
+		mux.Handle("GET /bridge", q)
 		mux.Handle("GET /cut", serveCut(cuts, work))
 		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = srv.Serve(ln) }()
@@ -298,8 +283,8 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 			return Summary{}, err
 		}
 	}
-	fmt.Fprintf(out, "cache %s, prefix %q (cleared %d keys); function %s (log %s); control %s; %s messages\n",
-		cfg.RedisURL, cfg.Prefix, cleared, fn.URL(), logPath, firstNonEmpty(control, "off"), format)
+	fmt.Fprintf(out, "cache %s, prefix %q (cleared %d keys); %s %s (log %s); control %s; %s messages\n",
+		cfg.RedisURL, cfg.Prefix, cleared, fn.Name, fn.URL(), logPath, firstNonEmpty(control, "off"), format)
 	stopHow := "Ctrl-C to stop"
 	if cfg.Events > 0 {
 		stopHow = fmt.Sprintf("stops after %d changes; Ctrl-C to stop sooner", cfg.Events)
@@ -314,8 +299,8 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	defer stopProducing()
 	produced := make(chan result, 1)
 	go func() {
-		p, err := Produce(prodCtx, gen, ps, func() int64 { return bridge.Stats().Pending },
-			ProduceOptions{Events: cfg.Events, Rate: cfg.Rate, MaxBacklog: 300, Cuts: cuts, Settled: bridge.Idle})
+		p, err := Produce(prodCtx, gen, q, func() int64 { return q.Stats().Pending },
+			ProduceOptions{Events: cfg.Events, Rate: cfg.Rate, MaxBacklog: 300, Cuts: cuts, Settled: q.Idle})
 		produced <- result{p, err}
 	}()
 
@@ -325,7 +310,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	var prod *result
 	tick := time.NewTicker(progressInterval)
 	defer tick.Stop()
-	for prod == nil || cfg.Events == 0 || !bridge.Idle() {
+	for prod == nil || cfg.Events == 0 || !q.Idle() {
 		var doneCuts <-chan *cut // cuts are the producer's while it runs, then served here
 		if prod != nil {
 			doneCuts = cuts
@@ -335,14 +320,14 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		case r := <-produced:
 			prod = &r
 			if r.err != nil {
-				return summarize(bridge.Stats(), p.last, r.Produced, time.Since(start)), r.err
+				return summarize(q.Stats(), p.last, r.Produced, time.Since(start)), r.err
 			}
 			continue
 		case c := <-doneCuts:
-			c.hold(ctx, bridge.Idle, func(path string) error { return writeExpected(gen, path) })
+			c.hold(ctx, q.Idle, func(path string) error { return writeExpected(gen, path) })
 			continue
 		case <-tick.C:
-			p.sample(ctx, client, fn.URL(), bridge.Stats())
+			p.sample(ctx, client, fn.URL(), q.Stats())
 			continue
 		}
 		break
@@ -355,19 +340,19 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	if ctx.Err() != nil {
 		p.end()
 		fmt.Fprintf(out, "stopping: publishing stopped, draining %d pending (up to %s; Ctrl-C again to stop now)\n",
-			bridge.Stats().Pending, cfg.DrainTimeout)
-		drain(bridge, cfg.DrainTimeout, cfg.Abort, tick.C, func() { p.sample(context.Background(), client, fn.URL(), bridge.Stats()) })
+			q.Stats().Pending, cfg.DrainTimeout)
+		drain(q, cfg.DrainTimeout, cfg.Abort, tick.C, func() { p.sample(context.Background(), client, fn.URL(), q.Stats()) })
 	}
-	// Paused, the bridge has no POST in flight and has counted every answer,
+	// Paused, the queue has no delivery in flight and has counted every answer,
 	// so its counters and the function's agree.
-	bridge.Pause()
-	st := bridge.Stats()
+	q.Pause()
+	st := q.Stats()
 	if t, err := Scrape(context.Background(), client, fn.URL()); err == nil {
 		p.last = t
 	}
-	stopBridge()
-	bridge.Resume()
-	<-bridgeDone
+	stopQueue()
+	q.Resume()
+	<-queueDone
 	sum := summarize(st, p.last, prod.Produced, time.Since(start))
 	p.end()
 	fmt.Fprintln(out, sum)
@@ -400,10 +385,10 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 
 // drain waits until the bridge has nothing pending, at most timeout, or
 // until abort; sample is called on every tick.
-func drain(bridge *pushbridge.Bridge, timeout time.Duration, abort <-chan struct{}, tick <-chan time.Time, sample func()) {
+func drain(q queue, timeout time.Duration, abort <-chan struct{}, tick <-chan time.Time, sample func()) {
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
-	for !bridge.Idle() {
+	for !q.Idle() {
 		select {
 		case <-deadline.C:
 			return
@@ -412,6 +397,98 @@ func drain(bridge *pushbridge.Bridge, timeout time.Duration, abort <-chan struct
 		case <-tick:
 			sample()
 		}
+	}
+}
+
+// The values of Config.Delivery.
+const (
+	DeliveryPush = "push"
+	DeliveryPull = "pull"
+)
+
+// queue is a run's transport between the producer and the process that
+// applies the changes: it takes what is published, delivers it while Run
+// runs, reports the backlog, and can hold deliveries while counters are
+// read (Pause, Resume).
+type queue interface {
+	Publisher
+	// ServeHTTP serves Stats as JSON (the control endpoint's /bridge).
+	http.Handler
+	Run(ctx context.Context) error
+	Stats() pushbridge.Stats
+	Idle() bool
+	Pause()
+	Resume()
+	Close() error
+}
+
+// pushQueue is push delivery: the in-process Pub/Sub and the bridge that
+// POSTs its messages to the function.
+type pushQueue struct {
+	*pushbridge.Bridge
+	*pushbridge.PubSub
+}
+
+// startDelivery starts the transport cfg.Delivery names and the process
+// that applies behind it (env is that process's cache settings; its output
+// goes to log): the push function behind the push bridge, or the worker
+// pulling from the Pub/Sub fake.
+func startDelivery(ctx context.Context, cfg Config, work string, env, topics []string, ordering bool,
+	out, log io.Writer) (fn *Function, q queue, err error) {
+	defer func() {
+		if err != nil && q != nil {
+			q.Close()
+		}
+	}()
+	port := cfg.Port
+	if port == 0 {
+		if port, err = FreePort(); err != nil {
+			return nil, nil, err
+		}
+	}
+	fn = &Function{Port: port, Output: log, Env: env}
+	switch cfg.Delivery {
+	case "", DeliveryPush:
+		fn.Name, fn.Bin, fn.Args = "function", cfg.FunctionBin, cfg.FunctionArgs
+		if fn.Bin == "" {
+			fmt.Fprintln(out, "building the push function ...")
+			if fn.Bin, err = BuildFunction(ctx, work); err != nil {
+				return nil, nil, err
+			}
+		}
+		if err := fn.Start(ctx); err != nil {
+			return nil, nil, err
+		}
+		ps, err := pushbridge.NewPubSub(ctx, "local")
+		if err != nil {
+			return nil, nil, errors.Join(err, fn.Stop())
+		}
+		bridge, err := pushbridge.New(ctx, pushbridge.Config{
+			PubSub: ps, Topics: topics, Endpoint: fn.URL(), Concurrency: cfg.Concurrency, Ordering: ordering,
+		})
+		if err != nil {
+			return nil, nil, errors.Join(err, ps.Close(), fn.Stop())
+		}
+		return fn, pushQueue{bridge, ps}, nil
+	case DeliveryPull:
+		pq, err := StartPull(ctx, topics, ordering)
+		if err != nil {
+			return nil, nil, err
+		}
+		q = pq
+		fn.Name, fn.Bin, fn.Env = "worker", cfg.WorkerBin, append(env, pq.Env()...)
+		if fn.Bin == "" {
+			fmt.Fprintln(out, "building the worker ...")
+			if fn.Bin, err = BuildWorker(ctx, work); err != nil {
+				return nil, nil, err
+			}
+		}
+		if err := fn.Start(ctx); err != nil {
+			return nil, nil, err
+		}
+		return fn, q, nil
+	default:
+		return nil, nil, fmt.Errorf("delivery %q: neither %s nor %s", cfg.Delivery, DeliveryPush, DeliveryPull)
 	}
 }
 

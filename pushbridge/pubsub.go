@@ -32,7 +32,7 @@ import (
 
 // PubSub is an in-process Pub/Sub server and a client connected to it.
 type PubSub struct {
-	srv     *pstest.Server
+	srv     *pstest.Server // nil when dialled (DialPubSub)
 	client  *pubsub.Client
 	project string
 
@@ -64,15 +64,31 @@ func NewPubSub(ctx context.Context, project string) (*PubSub, error) {
 	return newPubSub(ctx, project)
 }
 
+// DialPubSub connects a client for project to a Pub/Sub fake served at addr
+// by someone else (internal/pubsubfake, in this process or its own); Close
+// closes the client only.
+func DialPubSub(ctx context.Context, project, addr string) (*PubSub, error) {
+	client, err := pubsub.NewClient(ctx, project, fakeOptions(addr)...)
+	if err != nil {
+		return nil, fmt.Errorf("pubsub client: %w", err)
+	}
+	return &PubSub{client: client, project: project, publishers: map[string]*pubsub.Publisher{}}, nil
+}
+
+// fakeOptions reach a fake at addr: no TLS, no credentials.
+func fakeOptions(addr string) []option.ClientOption {
+	return []option.ClientOption{
+		option.WithEndpoint(addr),
+		option.WithoutAuthentication(),
+		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())),
+	}
+}
+
 // newPubSub is NewPubSub with more options for the client's connection
 // (tests slow its responses down).
 func newPubSub(ctx context.Context, project string, dial ...grpc.DialOption) (*PubSub, error) {
 	srv := pstest.NewServer()
-	opts := []option.ClientOption{
-		option.WithEndpoint(srv.Addr),
-		option.WithoutAuthentication(),
-		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())),
-	}
+	opts := fakeOptions(srv.Addr)
 	for _, d := range dial {
 		opts = append(opts, option.WithGRPCDialOption(d))
 	}
@@ -83,6 +99,10 @@ func newPubSub(ctx context.Context, project string, dial ...grpc.DialOption) (*P
 	}
 	return &PubSub{srv: srv, client: client, project: project, publishers: map[string]*pubsub.Publisher{}}, nil
 }
+
+// Client returns the client, for the administration calls Publish does not
+// make (subscriptions of other kinds than the bridge's).
+func (p *PubSub) Client() *pubsub.Client { return p.client }
 
 // Project returns the project ID.
 func (p *PubSub) Project() string { return p.project }
@@ -156,6 +176,9 @@ func (p *PubSub) Close() error {
 	}
 	p.mu.Unlock()
 	err := p.client.Close()
+	if p.srv == nil { // DialPubSub: the server is someone else's
+		return err
+	}
 	if cerr := p.srv.Close(); err == nil {
 		err = cerr
 	}

@@ -21,7 +21,8 @@ import (
 const localRedisURL = "redis://127.0.0.1:6379/15"
 
 // runRun runs the local pipeline: generator -> in-process Pub/Sub -> push
-// bridge -> the push function (a child process) -> Redis, with progress,
+// bridge -> the push function (a child process) -> Redis, or with -delivery
+// pull generator -> Pub/Sub fake -> the worker (a child process) -> Redis, with progress,
 // until -events changes are applied or Ctrl-C, which drains and ends with
 // the summary (exit 0). A second Ctrl-C ends the drain at once.
 func runRun(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -35,9 +36,11 @@ func runRun(ctx context.Context, args []string, getenv func(string) string, stdo
 	seed := fs.Uint64("seed", 1, "generator seed")
 	fs.IntVar(&cfg.Keys, "keys", 1000, "distinct keys per table")
 	format := fs.String("format", string(changegen.FormatCompact), "Debezium message profile: compact (flattened schemaless rows, no ordering key) or full (schema envelopes, ordering keys, Debezium's headers)")
+	fs.StringVar(&cfg.Delivery, "delivery", localrun.DeliveryPush, "how changes reach the cache: push (the push bridge POSTs each to the push function) or pull (the worker streams them from the Pub/Sub fake in batches)")
 	fs.IntVar(&cfg.Concurrency, "concurrency", 16, "push requests in flight")
 	fs.StringVar(&cfg.FunctionBin, "function", "", "push function binary, such as one built from ./function/cmd (default: this cachectl, as `cachectl function`)")
-	fs.IntVar(&cfg.Port, "port", 0, "function port (0: a free port)")
+	fs.StringVar(&cfg.WorkerBin, "worker", "", "worker binary, for -delivery pull (default: go build ./worker/cmd)")
+	fs.IntVar(&cfg.Port, "port", 0, "function or worker port (0: a free port)")
 	fs.StringVar(&cfg.ControlAddr, "bridge", "127.0.0.1:0", "serve the run's control endpoint (bridge counters for status, cuts for verify) at ADDR (empty: don't)")
 	fs.StringVar(&cfg.ExpectedPath, "expected", filepath.Join(os.TempDir(), "cloudsql-cache-expected.jsonl"),
 		"write the generator's final state here, for cachectl verify (empty: don't)")
@@ -50,6 +53,11 @@ func runRun(ctx context.Context, args []string, getenv func(string) string, stdo
 	}
 	if cfg.Events < 0 {
 		return usagef("run: -events must not be negative")
+	}
+	switch cfg.Delivery {
+	case localrun.DeliveryPush, localrun.DeliveryPull:
+	default:
+		return usagef("run: -delivery %q: push or pull", cfg.Delivery)
 	}
 	cfg.Seed = *seed
 	if cfg.FunctionBin == "" {

@@ -17,26 +17,42 @@ import (
 	"github.com/cloudsql-cache/cloudsql-cache/localrun"
 )
 
-var (
-	functionOnce sync.Once
-	functionBin  string
-	functionErr  error
-)
+// binary builds a command once for the tests of this package.
+type binary struct {
+	build func(ctx context.Context, dir string) (string, error)
+	once  sync.Once
+	path  string
+	err   error
+}
 
-// builtFunction builds the push function once for the tests of this package.
-func builtFunction(t *testing.T) string {
+var function, worker = &binary{build: localrun.BuildFunction}, &binary{build: localrun.BuildWorker}
+
+func (b *binary) built(t *testing.T) string {
 	t.Helper()
-	functionOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "cachectl-test-function-")
+	b.once.Do(func() {
+		dir, err := os.MkdirTemp("", "cachectl-test-bin-")
 		if err != nil {
-			functionErr = err
+			b.err = err
 			return
 		}
-		functionBin, functionErr = localrun.BuildFunction(context.Background(), dir)
+		b.path, b.err = b.build(context.Background(), dir)
 	})
-	require.NoError(t, functionErr)
-	return functionBin
+	require.NoError(t, b.err)
+	return b.path
 }
+
+// builtFunction builds the push function once for the tests of this package.
+func builtFunction(t *testing.T) string { return function.built(t) }
+
+// deliveryFlags are the run flags of each delivery, with its prebuilt binary.
+func deliveryFlags(t *testing.T, delivery string) []string {
+	if delivery == "pull" {
+		return []string{"-delivery", "pull", "-worker", worker.built(t)}
+	}
+	return []string{"-delivery", "push", "-function", builtFunction(t)}
+}
+
+var deliveries = []string{"push", "pull"}
 
 // summaryLine matches the run's summary; the groups are its counts.
 var summaryLine = regexp.MustCompile(`(?m)^summary: published=(\d+) applied=(\d+) stale=(\d+) ignored=(\d+) rejected=(\d+) ` +
@@ -64,17 +80,25 @@ func summaryBytes(t *testing.T, out string) int {
 }
 
 // TestRunThenVerify runs the local pipeline for 600 changes in each message
-// format and verifies the cache against the generator's state, by the file
-// and by the state file's record of the run; the compact format's messages
-// are billed a small fraction of the full format's.
+// format, through each delivery (push function, pull worker), and verifies
+// the cache against the generator's state, by the file and by the state
+// file's record of the run; the compact format's messages are billed a small
+// fraction of the full format's.
 func TestRunThenVerify(t *testing.T) {
+	for _, delivery := range deliveries {
+		t.Run(delivery, func(t *testing.T) { testRunThenVerify(t, delivery) })
+	}
+}
+
+func testRunThenVerify(t *testing.T, delivery string) {
 	bytes := map[string]int{}
 	for _, format := range []string{"full", "compact"} {
 		_, prefix := testredis.Shared(t) // a prefix of its own: the package's tests run in other worktrees too
 		env := map[string]string{"CACHECTL_STATE_DIR": t.TempDir()}
 		expected := filepath.Join(t.TempDir(), "expected.jsonl")
-		out, errOut, err := runCmd(t, env, "run", "-redis", testRedisURL, "-prefix", prefix, "-events", "600",
-			"-keys", "40", "-expected", expected, "-function", builtFunction(t), "-format", format)
+		args := append([]string{"run", "-redis", testRedisURL, "-prefix", prefix, "-events", "600",
+			"-keys", "40", "-expected", expected, "-format", format}, deliveryFlags(t, delivery)...)
+		out, errOut, err := runCmd(t, env, args...)
 		require.NoError(t, err, "%s\n%s", out, errOut)
 		published, accounted, pending := summaryCounts(t, out)
 		assert.Equal(t, 600, published, format)
@@ -85,6 +109,7 @@ func TestRunThenVerify(t *testing.T) {
 		}
 		bytes[format] = summaryBytes(t, out)
 		assert.Contains(t, out, format+" messages")
+		assert.Contains(t, out, map[string]string{"push": "; function http://", "pull": "; worker http://"}[delivery])
 		assert.Contains(t, out, "stops after 600 changes; Ctrl-C to stop sooner")
 		assert.NotContains(t, out, "\r", "not a terminal: lines, no carriage returns")
 
@@ -102,9 +127,16 @@ func TestRunThenVerify(t *testing.T) {
 }
 
 // TestRunInterrupted stops a run as Ctrl-C does (its context ends) while
-// changes are in flight: publishing stops, the backlog drains, the summary
-// adds up with nothing pending, and the run succeeds (exit 0).
+// changes are in flight, through each delivery: publishing stops, the
+// backlog drains, the summary adds up with nothing pending, and the run
+// succeeds (exit 0).
 func TestRunInterrupted(t *testing.T) {
+	for _, delivery := range deliveries {
+		t.Run(delivery, func(t *testing.T) { testRunInterrupted(t, delivery) })
+	}
+}
+
+func testRunInterrupted(t *testing.T, delivery string) {
 	_, prefix := testredis.Shared(t) // a prefix of its own: the package's tests run in other worktrees too
 	stateDir := t.TempDir()
 	env := map[string]string{"CACHECTL_STATE_DIR": stateDir}
@@ -116,8 +148,9 @@ func TestRunInterrupted(t *testing.T) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		out, _, err := runCmdCtx(t, ctx, env, "run", "-redis", testRedisURL, "-prefix", prefix, "-keys", "40",
-			"-drain", "2m", "-function", builtFunction(t))
+		args := append([]string{"run", "-redis", testRedisURL, "-prefix", prefix, "-keys", "40", "-drain", "2m"},
+			deliveryFlags(t, delivery)...)
+		out, _, err := runCmdCtx(t, ctx, env, args...)
 		done <- result{out, err}
 	}()
 	waitForApplied(t, stateDir, 500)
@@ -203,6 +236,9 @@ func TestRunRejectsBadFlags(t *testing.T) {
 	assert.Equal(t, 2, exitCode(err))
 	_, _, err = runCmd(t, nil, "run", "-format", "avro")
 	assert.ErrorContains(t, err, "avro")
+	_, _, err = runCmd(t, nil, "run", "-delivery", "carrier-pigeon")
+	assert.ErrorContains(t, err, "carrier-pigeon")
+	assert.Equal(t, 2, exitCode(err))
 	_, _, err = runCmd(t, nil, "run", "-redis", "redis://127.0.0.1:1/0", "-events", "1")
 	assert.ErrorContains(t, err, "services.sh")
 	assert.Equal(t, 1, exitCode(err))

@@ -9,6 +9,9 @@
 // pstest's; the stream honours the client's max_outstanding_messages, and
 // when the subscription is empty it polls again after a short, growing
 // pause (1 to 10 ms), never a fixed wait. Everything else is pstest as is.
+//
+// The fake tallies the acknowledgements it receives (Acks), so tests and
+// local runs can tell an acknowledged message from a lost or a doubled ack.
 // cmd/pubsubfake serves it in its own process (PUBSUB_EMULATOR_HOST).
 package pubsubfake
 
@@ -41,7 +44,8 @@ func Start(addr string) (*Server, error) {
 	}
 	ps := pstest.NewServer()
 	s := &Server{Addr: lis.Addr().String(), ps: ps, srv: grpc.NewServer(),
-		sub: &subscriber{GServer: &ps.GServer, owner: map[string]*pullStream{}}}
+		sub: &subscriber{GServer: &ps.GServer, ps: ps, owner: map[string]*pullStream{}, msgOf: map[string]string{},
+			current: map[string]int{}, acked: map[string]bool{}}}
 	pubsubpb.RegisterPublisherServer(s.srv, &ps.GServer)
 	pubsubpb.RegisterSubscriberServer(s.srv, s.sub)
 	pubsubpb.RegisterSchemaServiceServer(s.srv, &ps.GServer)
@@ -53,6 +57,38 @@ func Start(addr string) (*Server, error) {
 // ack counts (pstest's view).
 func (s *Server) Messages() []*pstest.Message { return s.ps.Messages() }
 
+// AckCounts are the acknowledgements the fake received.
+type AckCounts struct {
+	// Current counts, per message ID, the acks that took effect (pstest's
+	// judgement: the ack id of the message's current delivery), that is
+	// the ack that takes the message off its subscription. Only deliveries
+	// of this fake's StreamingPull are counted.
+	Current map[string]int
+	// Stale counts acks that took no effect: of an ack id the message no
+	// longer has (it was nacked or redelivered since), or repeated.
+	Stale int
+	// Repeated counts acks of an ack id already acknowledged once.
+	Repeated int
+}
+
+// Acked returns how many messages have had their current delivery acked.
+func (s *Server) Acked() int64 {
+	s.sub.mu.Lock()
+	defer s.sub.mu.Unlock()
+	return int64(len(s.sub.current))
+}
+
+// Acks returns a copy of the acknowledgement tallies.
+func (s *Server) Acks() AckCounts {
+	s.sub.mu.Lock()
+	defer s.sub.mu.Unlock()
+	c := AckCounts{Current: make(map[string]int, len(s.sub.current)), Stale: s.sub.stale, Repeated: s.sub.repeated}
+	for id, n := range s.sub.current {
+		c.Current[id] = n
+	}
+	return c
+}
+
 // Close stops the server.
 func (s *Server) Close() error {
 	s.srv.Stop()
@@ -63,8 +99,16 @@ func (s *Server) Close() error {
 type subscriber struct {
 	*pstest.GServer
 
-	mu    sync.Mutex
-	owner map[string]*pullStream // ack id -> the stream that delivered it
+	ps *pstest.Server
+
+	// mu guards owner, msgOf and the ack tallies; it is held across an
+	// Acknowledge, so the tallies see acks one call at a time.
+	mu              sync.Mutex
+	owner           map[string]*pullStream // ack id -> the stream that delivered it, until settled
+	msgOf           map[string]string      // ack id -> message ID, for every delivery sent
+	current         map[string]int         // message ID -> acks that took effect
+	acked           map[string]bool        // ack ids acknowledged
+	stale, repeated int
 }
 
 // pullStream is one StreamingPull's flow-control state.
@@ -95,7 +139,11 @@ func (s *subscriber) settled(ids []string) {
 }
 
 func (s *subscriber) Acknowledge(ctx context.Context, req *pubsubpb.AcknowledgeRequest) (*emptypb.Empty, error) {
-	res, err := s.GServer.Acknowledge(ctx, req)
+	var res *emptypb.Empty
+	err := s.tally(req.AckIds, func() (err error) {
+		res, err = s.GServer.Acknowledge(ctx, req)
+		return err
+	})
 	if err == nil {
 		s.settled(req.AckIds)
 	}
@@ -108,6 +156,41 @@ func (s *subscriber) ModifyAckDeadline(ctx context.Context, req *pubsubpb.Modify
 		s.settled(req.AckIds)
 	}
 	return res, err
+}
+
+// tally calls ack (pstest's Acknowledge) and counts what it did to the
+// messages this fake's StreamingPull delivered: pstest's own ack count of
+// each message, read before and after under mu, says which acks took effect,
+// exactly as pstest judged them.
+func (s *subscriber) tally(ids []string, ack func() error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	before := map[string]int{}
+	ours := 0
+	for _, id := range ids {
+		msgID, ok := s.msgOf[id]
+		if !ok {
+			continue // not a StreamingPull delivery (a unary Pull's)
+		}
+		ours++
+		if s.acked[id] {
+			s.repeated++
+		}
+		s.acked[id] = true
+		if _, seen := before[msgID]; !seen {
+			before[msgID] = s.ps.Message(msgID).Acks
+		}
+	}
+	err := ack()
+	effective := 0
+	for msgID, n := range before {
+		if d := s.ps.Message(msgID).Acks - n; d > 0 {
+			s.current[msgID] += d
+			effective += d
+		}
+	}
+	s.stale += ours - effective
+	return err
 }
 
 // StreamingPull sends batches from pstest's Pull while the client has room.
@@ -197,6 +280,7 @@ func (s *subscriber) StreamingPull(sps pubsubpb.Subscriber_StreamingPullServer) 
 		for _, m := range resp.ReceivedMessages {
 			st.outstanding[m.AckId] = now.Add(deadline)
 			s.owner[m.AckId] = st
+			s.msgOf[m.AckId] = m.GetMessage().GetMessageId()
 		}
 		st.mu.Unlock()
 		s.mu.Unlock()
