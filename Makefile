@@ -15,8 +15,8 @@ test: services
 ## run: stream generated Debezium changes end to end (generator -> in-process Pub/Sub -> push
 ## bridge -> the push function -> Redis DB 15, prefix local:) with a live progress line; Ctrl-C
 ## stops publishing, drains, prints the summary and exits 0. EVENTS=N stops once N changes are
-## applied; DELIVERY=pull goes through the streaming-pull worker instead of push; RUN_FLAGS
-## passes more flags.
+## applied; DELIVERY=pull goes through the streaming-pull worker instead of push, DELIVERY=kafka
+## through the Kafka worker on a Kafka fake (kfake); RUN_FLAGS passes more flags.
 EVENTS ?= 0
 DELIVERY ?= push
 run: services
@@ -65,6 +65,6 @@ lint: vet
 tf-test:
 	cd terraform && terraform init -backend=false -input=false && terraform validate && terraform test
 
-## bench-read: the read path on this machine's Redis and MariaDB: open loop at -rate (5,000/s: hits, DB direct), then closed loop (hits, fill=lease, fill=none, DB direct); BENCHREAD_FLAGS passes flags (-dsn, -redis, -rate, -reads, ...)
+## bench-read: the read path on this machine's Redis and MariaDB (hits, fill=lease, fill=none, DB direct); BENCHREAD_FLAGS passes flags (-dsn, -redis, -reads, ...)
 bench-read: services
 	$(GO) run ./cmd/benchread $(BENCHREAD_FLAGS)

@@ -6,11 +6,13 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // ConfigFromEnv reads the worker's Kafka variables (DESIGN "Worker
 // configuration"): KAFKA_BROKERS, KAFKA_TOPICS or KAFKA_TOPIC_REGEX,
-// KAFKA_GROUP, KAFKA_MAX_BATCH, and the security ones (SecurityFromEnv).
+// KAFKA_GROUP, KAFKA_MAX_BATCH, KAFKA_COMMIT_INTERVAL, and the security
+// ones (SecurityFromEnv).
 // The DLQ topic (KAFKA_DLQ_TOPIC) is the caller's: it picks the parker.
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	cfg := Config{
@@ -39,6 +41,13 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 			return cfg, fmt.Errorf("KAFKA_MAX_BATCH: %q is not a positive number of records", v)
 		}
 		cfg.MaxBatch = n
+	}
+	if v := getenv("KAFKA_COMMIT_INTERVAL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < MinCommitInterval {
+			return cfg, fmt.Errorf("KAFKA_COMMIT_INTERVAL: %q is not a duration of at least %s (such as 1s)", v, MinCommitInterval)
+		}
+		cfg.CommitInterval = d
 	}
 	if err := cfg.Security.validate(); err != nil {
 		return cfg, err

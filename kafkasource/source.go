@@ -50,6 +50,8 @@ const (
 	DefaultMinBackoff     = 100 * time.Millisecond
 	DefaultMaxBackoff     = 10 * time.Second
 	DefaultCommitInterval = time.Second
+	// MinCommitInterval is the shortest CommitInterval franz-go accepts.
+	MinCommitInterval = 100 * time.Millisecond
 )
 
 // Config configures a Source. Brokers and Topics or TopicRegex are required.

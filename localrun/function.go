@@ -2,7 +2,8 @@
 // generator publishes Debezium messages to an in-process Pub/Sub, the push
 // bridge POSTs them to the push function running as a real child process,
 // and the function applies them to Redis (or, with delivery pull, the
-// worker as a child process streams them from the Pub/Sub fake). Run drives it for `cachectl run`
+// worker as a child process streams them from the Pub/Sub fake; with
+// delivery kafka it consumes them from a Kafka fake, kfake). Run drives it for `cachectl run`
 // (`make run`), with a progress line refreshed every 500 ms and a final
 // summary; the pieces (Function, Scrape, Produce) are also what the chaos
 // test composes to restart the function and Redis mid-stream.

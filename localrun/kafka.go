@@ -2,7 +2,12 @@ package localrun
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -11,6 +16,20 @@ import (
 	"github.com/cloudsql-cache/cloudsql-cache/kafkasource"
 	"github.com/cloudsql-cache/cloudsql-cache/pushbridge"
 )
+
+// KafkaPartitions is the partitions of each topic of a Kafka run: more than
+// one, so the worker commits and status shows offsets per partition.
+const KafkaPartitions = 3
+
+// KafkaCommitInterval is the worker's commit interval in a Kafka run, the
+// shortest franz-go takes: the backlog is counted from committed offsets,
+// and the producer holds back on it (KafkaMaxBacklog).
+const KafkaCommitInterval = kafkasource.MinCommitInterval
+
+// KafkaMaxBacklog is where the producer of a Kafka run holds back: the
+// backlog includes what the worker finished since its last commit, so the
+// push and pull runs' 300 would pace the run to 300 records a commit.
+const KafkaMaxBacklog = 3000
 
 // StartKafka starts an in-process Kafka (franz-go's kfake, speaking the
 // Kafka protocol on a free port of 127.0.0.1) with the topics, each of
@@ -27,7 +46,8 @@ func StartKafka(topics []string, partitions int32) (*kfake.Cluster, error) {
 // sink does: the Debezium key (the message's ordering key) as the record
 // key, so one row's changes share a partition.
 type KafkaPublisher struct {
-	cl *kgo.Client
+	cl        *kgo.Client
+	published atomic.Int64
 }
 
 // NewKafkaPublisher returns a publisher over cl (SeedBrokers set).
@@ -42,7 +62,11 @@ func (p *KafkaPublisher) Publish(ctx context.Context, msgs []pushbridge.Message)
 			recs[i].Key = []byte(m.OrderingKey)
 		}
 	}
-	if err := p.cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+	err := p.cl.ProduceSync(ctx, recs...).FirstErr()
+	// Counted even on error, as the Pub/Sub one counts: a record may be
+	// in the log, and the backlog must not go negative.
+	p.published.Add(int64(len(recs)))
+	if err != nil {
 		return nil, err
 	}
 	ids := make([]string, len(recs))
@@ -52,12 +76,18 @@ func (p *KafkaPublisher) Publish(ctx context.Context, msgs []pushbridge.Message)
 	return ids, nil
 }
 
+// Published counts the records produced.
+func (p *KafkaPublisher) Published() int64 { return p.published.Load() }
+
 // KafkaBacklog returns the records of topics not yet committed by group:
 // the end offsets minus the committed ones (a partition without a commit
 // counts from its start).
 func KafkaBacklog(ctx context.Context, adm *kadm.Client, group string, topics ...string) (int64, error) {
 	ends, err := adm.ListEndOffsets(ctx, topics...)
 	if err != nil {
+		return 0, err
+	}
+	if err := ends.Error(); err != nil {
 		return 0, err
 	}
 	committed, err := adm.FetchOffsets(ctx, group)
@@ -74,4 +104,92 @@ func KafkaBacklog(ctx context.Context, adm *kadm.Client, group string, topics ..
 		n += max(pending, 0)
 	})
 	return n, nil
+}
+
+// KafkaQueue is the Kafka of a Kafka run: the fake (kfake) on a port of
+// 127.0.0.1 with the topics, KafkaPartitions each, and a producer keyed as
+// Debezium's Kafka sink keys. The worker consumes the topics as the
+// consumer group Group through KAFKA_BROKERS (Env). Its backlog is the
+// group's lag: the records past the committed offsets, which never pass an
+// unfinished record.
+type KafkaQueue struct {
+	*KafkaPublisher
+	// Cluster is the fake; Group the workers' consumer group.
+	Cluster *kfake.Cluster
+	Group   string
+
+	topics []string
+	cl     *kgo.Client
+	adm    *kadm.Client
+	// pending is the last backlog read; a failed read keeps it, so a
+	// moment of the fake not answering reads as no progress, not as idle.
+	pending atomic.Int64
+}
+
+// StartKafkaQueue starts the fake with the topics and a producer.
+func StartKafkaQueue(topics []string) (*KafkaQueue, error) {
+	c, err := StartKafka(topics, KafkaPartitions)
+	if err != nil {
+		return nil, err
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.ProducerLinger(0))
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("kafka client: %w", err)
+	}
+	return &KafkaQueue{KafkaPublisher: NewKafkaPublisher(cl), Cluster: c, Group: kafkasource.DefaultGroup,
+		topics: topics, cl: cl, adm: kadm.NewClient(cl)}, nil
+}
+
+// Brokers is the fake's bootstrap address list, comma-separated.
+func (q *KafkaQueue) Brokers() string { return strings.Join(q.Cluster.ListenAddrs(), ",") }
+
+// Env is the worker's environment for this queue.
+func (q *KafkaQueue) Env() []string {
+	return []string{"DELIVERY=kafka", "KAFKA_BROKERS=" + q.Brokers(), "KAFKA_TOPICS=" + strings.Join(q.topics, ","),
+		"KAFKA_GROUP=" + q.Group, "KAFKA_COMMIT_INTERVAL=" + KafkaCommitInterval.String()}
+}
+
+// Run has nothing to deliver (the worker consumes by itself); it returns
+// when ctx ends.
+func (q *KafkaQueue) Run(ctx context.Context) error {
+	<-ctx.Done()
+	return nil
+}
+
+// Stats returns the queue's counters: published, committed (Acked) and
+// the group's lag (Pending). Kafka has no dead-letter topic of its own: a
+// record is retried until it finishes, and parked ones are finished.
+func (q *KafkaQueue) Stats() pushbridge.Stats {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if n, err := KafkaBacklog(ctx, q.adm, q.Group, q.topics...); err == nil {
+		q.pending.Store(n)
+	}
+	s := pushbridge.Stats{Published: q.Published(), Pending: q.pending.Load()}
+	s.Acked = max(s.Published-s.Pending, 0) // a record is in the log a moment before it is counted
+	return s
+}
+
+// Idle reports whether every record produced is committed.
+func (q *KafkaQueue) Idle() bool { return q.Stats().Pending == 0 }
+
+// Pause and Resume are no-ops: the worker counts an outcome before it
+// commits, so once Idle its counters and the queue's agree.
+func (q *KafkaQueue) Pause() {}
+
+// Resume: see Pause.
+func (q *KafkaQueue) Resume() {}
+
+// ServeHTTP serves Stats as JSON, as the bridge does (for cachectl status).
+func (q *KafkaQueue) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(q.Stats())
+}
+
+// Close closes the producer and stops the fake.
+func (q *KafkaQueue) Close() error {
+	q.cl.Close()
+	q.Cluster.Close()
+	return nil
 }

@@ -37,13 +37,14 @@ type Config struct {
 	Keys   int
 	Format changegen.Format
 	// Delivery is how changes reach the cache: DeliveryPush ("" too: the
-	// push bridge POSTs to the push function) or DeliveryPull (the worker
-	// pulls from the Pub/Sub fake).
+	// push bridge POSTs to the push function), DeliveryPull (the worker
+	// pulls from the Pub/Sub fake) or DeliveryKafka (the worker consumes
+	// from the Kafka fake as a consumer group).
 	Delivery string
 	// Concurrency is the bridge's POSTs in flight (push).
 	Concurrency int
 	// FunctionBin is a prebuilt function binary (push), run with
-	// FunctionArgs; WorkerBin a prebuilt worker binary (pull); "" builds
+	// FunctionArgs; WorkerBin a prebuilt worker binary (pull, kafka); "" builds
 	// one from the module's source (go build, inside the tree).
 	FunctionBin  string
 	FunctionArgs []string
@@ -235,7 +236,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		return Summary{}, err
 	}
 	logPath := filepath.Join(work, "function.log")
-	if cfg.Delivery == DeliveryPull {
+	if cfg.Delivery == DeliveryPull || cfg.Delivery == DeliveryKafka {
 		logPath = filepath.Join(work, "worker.log")
 	}
 	logFile, err := os.Create(logPath)
@@ -278,6 +279,9 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		control = "http://" + ln.Addr().String()
 	}
 	state := State{PID: os.Getpid(), Redis: cfg.RedisURL, Prefix: cfg.Prefix, Control: control, Started: time.Now().UTC()}
+	if kq, ok := q.(*KafkaQueue); ok {
+		state.Kafka, state.KafkaGroup = kq.Brokers(), kq.Group
+	}
 	if cfg.StatePath != "" {
 		if err := WriteState(cfg.StatePath, state); err != nil {
 			return Summary{}, err
@@ -295,12 +299,16 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		Produced
 		err error
 	}
+	maxBacklog := int64(300)
+	if cfg.Delivery == DeliveryKafka {
+		maxBacklog = KafkaMaxBacklog
+	}
 	prodCtx, stopProducing := context.WithCancel(ctx)
 	defer stopProducing()
 	produced := make(chan result, 1)
 	go func() {
 		p, err := Produce(prodCtx, gen, q, func() int64 { return q.Stats().Pending },
-			ProduceOptions{Events: cfg.Events, Rate: cfg.Rate, MaxBacklog: 300, Cuts: cuts, Settled: q.Idle})
+			ProduceOptions{Events: cfg.Events, Rate: cfg.Rate, MaxBacklog: maxBacklog, Cuts: cuts, Settled: q.Idle})
 		produced <- result{p, err}
 	}()
 
@@ -402,8 +410,9 @@ func drain(q queue, timeout time.Duration, abort <-chan struct{}, tick <-chan ti
 
 // The values of Config.Delivery.
 const (
-	DeliveryPush = "push"
-	DeliveryPull = "pull"
+	DeliveryPush  = "push"
+	DeliveryPull  = "pull"
+	DeliveryKafka = "kafka"
 )
 
 // queue is a run's transport between the producer and the process that
@@ -432,7 +441,7 @@ type pushQueue struct {
 // startDelivery starts the transport cfg.Delivery names and the process
 // that applies behind it (env is that process's cache settings; its output
 // goes to log): the push function behind the push bridge, or the worker
-// pulling from the Pub/Sub fake.
+// pulling from the Pub/Sub fake or consuming from the Kafka fake.
 func startDelivery(ctx context.Context, cfg Config, work string, env, topics []string, ordering bool,
 	out, log io.Writer) (fn *Function, q queue, err error) {
 	defer func() {
@@ -470,13 +479,22 @@ func startDelivery(ctx context.Context, cfg Config, work string, env, topics []s
 			return nil, nil, errors.Join(err, ps.Close(), fn.Stop())
 		}
 		return fn, pushQueue{bridge, ps}, nil
-	case DeliveryPull:
-		pq, err := StartPull(ctx, topics, ordering)
-		if err != nil {
-			return nil, nil, err
+	case DeliveryPull, DeliveryKafka:
+		var env []string
+		if cfg.Delivery == DeliveryPull {
+			pq, err := StartPull(ctx, topics, ordering)
+			if err != nil {
+				return nil, nil, err
+			}
+			q, env = pq, pq.Env()
+		} else {
+			kq, err := StartKafkaQueue(topics)
+			if err != nil {
+				return nil, nil, err
+			}
+			q, env = kq, kq.Env()
 		}
-		q = pq
-		fn.Name, fn.Bin, fn.Env = "worker", cfg.WorkerBin, append(env, pq.Env()...)
+		fn.Name, fn.Bin, fn.Env = "worker", cfg.WorkerBin, append(fn.Env, env...)
 		if fn.Bin == "" {
 			fmt.Fprintln(out, "building the worker ...")
 			if fn.Bin, err = BuildWorker(ctx, work); err != nil {
@@ -488,7 +506,7 @@ func startDelivery(ctx context.Context, cfg Config, work string, env, topics []s
 		}
 		return fn, q, nil
 	default:
-		return nil, nil, fmt.Errorf("delivery %q: neither %s nor %s", cfg.Delivery, DeliveryPush, DeliveryPull)
+		return nil, nil, fmt.Errorf("delivery %q: not %s, %s or %s", cfg.Delivery, DeliveryPush, DeliveryPull, DeliveryKafka)
 	}
 }
 

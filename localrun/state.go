@@ -25,6 +25,11 @@ type State struct {
 	// Control is the base URL of the run's control endpoint (/bridge for the
 	// bridge's counters, /cut for a consistent cut); "" when not served.
 	Control string `json:"control,omitempty"`
+	// Kafka is the bootstrap address of the run's Kafka fake and KafkaGroup
+	// its workers' consumer group (delivery kafka; the fake ends with the
+	// run), for the offsets and lag `cachectl status` shows.
+	Kafka      string `json:"kafka,omitempty"`
+	KafkaGroup string `json:"kafka_group,omitempty"`
 	// Started is when the run started; Ended when it stopped (zero while
 	// it runs).
 	Started time.Time `json:"started"`

@@ -84,9 +84,11 @@ func New(ctx context.Context, cfg Config, stdout io.Writer, opts ...Option) (w *
 		opt(&o)
 	}
 	w = &Worker{cfg: cfg, log: svcenv.NewLogger(o.logOut), metrics: pipeline.NewMetrics()}
+	// Not through the result: every error return sets that to nil.
+	built := w
 	defer func() {
 		if err != nil {
-			w.closeClients()
+			built.closeClients()
 		}
 	}()
 	project := firstNonEmpty(cfg.RejectProject, cfg.Pull.Project)

@@ -3,6 +3,7 @@ package worker_test
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -41,4 +42,20 @@ func TestHealthzNeedsCacheAndQueue(t *testing.T) {
 	code, body = health()
 	assert.Equal(t, http.StatusServiceUnavailable, code)
 	assert.Contains(t, body, "cache not answering")
+}
+
+// A worker that cannot be built returns the error (New closed what it had
+// opened), not a panic: the port here is taken.
+func TestNewFailsCleanly(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	pr := testredis.StartPrivate(t)
+	env := map[string]string{"DELIVERY": "kafka", "PORT": port, "REDIS_URL": "redis://" + pr.Addr() + "/0",
+		"KAFKA_BROKERS": "127.0.0.1:1", "KAFKA_TOPICS": "t"}
+	cfg, err := worker.FromEnv(func(k string) string { return env[k] })
+	require.NoError(t, err)
+	_, err = worker.New(context.Background(), cfg, io.Discard)
+	assert.Error(t, err)
 }

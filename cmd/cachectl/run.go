@@ -22,7 +22,9 @@ const localRedisURL = "redis://127.0.0.1:6379/15"
 
 // runRun runs the local pipeline: generator -> in-process Pub/Sub -> push
 // bridge -> the push function (a child process) -> Redis, or with -delivery
-// pull generator -> Pub/Sub fake -> the worker (a child process) -> Redis, with progress,
+// pull generator -> Pub/Sub fake -> the worker (a child process) -> Redis,
+// or with -delivery kafka generator -> Kafka fake (kfake) -> the worker as a
+// consumer group -> Redis, with progress,
 // until -events changes are applied or Ctrl-C, which drains and ends with
 // the summary (exit 0). A second Ctrl-C ends the drain at once.
 func runRun(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -36,10 +38,10 @@ func runRun(ctx context.Context, args []string, getenv func(string) string, stdo
 	seed := fs.Uint64("seed", 1, "generator seed")
 	fs.IntVar(&cfg.Keys, "keys", 1000, "distinct keys per table")
 	format := fs.String("format", string(changegen.FormatCompact), "Debezium message profile: compact (flattened schemaless rows, no ordering key) or full (schema envelopes, ordering keys, Debezium's headers)")
-	fs.StringVar(&cfg.Delivery, "delivery", localrun.DeliveryPush, "how changes reach the cache: push (the push bridge POSTs each to the push function) or pull (the worker streams them from the Pub/Sub fake in batches)")
+	fs.StringVar(&cfg.Delivery, "delivery", localrun.DeliveryPush, "how changes reach the cache: push (the push bridge POSTs each to the push function), pull (the worker streams them from the Pub/Sub fake in batches) or kafka (the worker consumes them from a Kafka fake as a consumer group)")
 	fs.IntVar(&cfg.Concurrency, "concurrency", 16, "push requests in flight")
 	fs.StringVar(&cfg.FunctionBin, "function", "", "push function binary, such as one built from ./function/cmd (default: this cachectl, as `cachectl function`)")
-	fs.StringVar(&cfg.WorkerBin, "worker", "", "worker binary, for -delivery pull (default: go build ./worker/cmd)")
+	fs.StringVar(&cfg.WorkerBin, "worker", "", "worker binary, for -delivery pull and kafka (default: go build ./worker/cmd)")
 	fs.IntVar(&cfg.Port, "port", 0, "function or worker port (0: a free port)")
 	fs.StringVar(&cfg.ControlAddr, "bridge", "127.0.0.1:0", "serve the run's control endpoint (bridge counters for status, cuts for verify) at ADDR (empty: don't)")
 	fs.StringVar(&cfg.ExpectedPath, "expected", filepath.Join(os.TempDir(), "cloudsql-cache-expected.jsonl"),
@@ -55,9 +57,9 @@ func runRun(ctx context.Context, args []string, getenv func(string) string, stdo
 		return usagef("run: -events must not be negative")
 	}
 	switch cfg.Delivery {
-	case localrun.DeliveryPush, localrun.DeliveryPull:
+	case localrun.DeliveryPush, localrun.DeliveryPull, localrun.DeliveryKafka:
 	default:
-		return usagef("run: -delivery %q: push or pull", cfg.Delivery)
+		return usagef("run: -delivery %q: push, pull or kafka", cfg.Delivery)
 	}
 	cfg.Seed = *seed
 	if cfg.FunctionBin == "" {

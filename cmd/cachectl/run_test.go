@@ -46,13 +46,13 @@ func builtFunction(t *testing.T) string { return function.built(t) }
 
 // deliveryFlags are the run flags of each delivery, with its prebuilt binary.
 func deliveryFlags(t *testing.T, delivery string) []string {
-	if delivery == "pull" {
-		return []string{"-delivery", "pull", "-worker", worker.built(t)}
+	if delivery == "pull" || delivery == "kafka" {
+		return []string{"-delivery", delivery, "-worker", worker.built(t)}
 	}
 	return []string{"-delivery", "push", "-function", builtFunction(t)}
 }
 
-var deliveries = []string{"push", "pull"}
+var deliveries = []string{"push", "pull", "kafka"}
 
 // summaryLine matches the run's summary; the groups are its counts.
 var summaryLine = regexp.MustCompile(`(?m)^summary: published=(\d+) applied=(\d+) stale=(\d+) ignored=(\d+) rejected=(\d+) ` +
@@ -109,7 +109,7 @@ func testRunThenVerify(t *testing.T, delivery string) {
 		}
 		bytes[format] = summaryBytes(t, out)
 		assert.Contains(t, out, format+" messages")
-		assert.Contains(t, out, map[string]string{"push": "; function http://", "pull": "; worker http://"}[delivery])
+		assert.Contains(t, out, map[string]string{"push": "; function http://", "pull": "; worker http://", "kafka": "; worker http://"}[delivery])
 		assert.Contains(t, out, "stops after 600 changes; Ctrl-C to stop sooner")
 		assert.NotContains(t, out, "\r", "not a terminal: lines, no carriage returns")
 
@@ -154,6 +154,13 @@ func testRunInterrupted(t *testing.T, delivery string) {
 		done <- result{out, err}
 	}()
 	waitForApplied(t, stateDir, 500)
+	if delivery == "kafka" {
+		// status finds the run's Kafka fake through the state file.
+		sout, serr, err := runCmd(t, env, "status")
+		require.NoError(t, err, serr)
+		assert.Regexp(t, `(?m)^kafka     group cloudsql-cache: \w+, 1 members, lag \d+ records on 9 partitions$`, sout)
+		assert.Regexp(t, `(?m)^  dbserver1\.inventory\.customers/0 +committed (\d+|none) +end \d+ +lag \d+  member kgo$`, sout)
+	}
 	cancel()
 	r := <-done
 	require.NoError(t, r.err, r.out)

@@ -26,7 +26,8 @@ import (
 // the backlog of a local run (found through its state file, or -bridge), of
 // Pub/Sub subscriptions in the cloud (-subscription, from Cloud Monitoring),
 // and the Kafka workers' committed offsets and lag per partition when -kafka
-// (or $KAFKA_BROKERS) names brokers. $CACHECTL_NOW (RFC 3339) fixes the
+// (or $KAFKA_BROKERS, or the running local run's Kafka fake) names brokers.
+// $CACHECTL_NOW (RFC 3339) fixes the
 // clock for tests.
 func runStatus(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
@@ -63,6 +64,12 @@ func runStatus(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	if local != nil && local.Live() && *bridgeURL == "" && local.Control != "" && local.Prefix == *prefix {
 		*bridgeURL = local.Control + "/bridge"
+	}
+	if local != nil && local.Live() && local.Kafka != "" && local.Prefix == *prefix && !flagSet(fs, "kafka") && getenv("KAFKA_BROKERS") == "" {
+		*kafkaBrokers = local.Kafka
+		if !flagSet(fs, "kafka-group") && getenv("KAFKA_GROUP") == "" {
+			*kafkaGroup = local.KafkaGroup
+		}
 	}
 	if local != nil && !local.Live() && local.Redis == *redisURL && local.Prefix == *prefix {
 		writeLastRun(stdout, local, now)
@@ -126,15 +133,20 @@ func localRun(fs *flag.FlagSet, getenv func(string) string, redisURL, prefix *st
 	if err != nil || !ok || (onlyLive && !st.Live()) {
 		return nil, err
 	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if !set["redis"] && getenv("REDIS_URL") == "" {
+	if !flagSet(fs, "redis") && getenv("REDIS_URL") == "" {
 		*redisURL = st.Redis
 	}
-	if !set["prefix"] && getenv("CACHE_PREFIX") == "" {
+	if !flagSet(fs, "prefix") && getenv("CACHE_PREFIX") == "" {
 		*prefix = st.Prefix
 	}
 	return &st, nil
+}
+
+// flagSet reports whether the command line set the flag name.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 // writeLastRun says that no local run is active and where the last one
