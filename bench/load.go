@@ -30,7 +30,24 @@ type LoadConfig struct {
 	// connections (default 1000); a send that finds them all busy waits, and
 	// the wait counts as latency.
 	MaxInFlight int
+
+	clock clock // zero: the wall clock; tests drive their own
 }
+
+// clock is the time the load runs on: schedules, deadlines and latencies.
+type clock struct {
+	now   func() time.Time
+	sleep func(time.Duration)
+}
+
+func (c clock) orWall() clock {
+	if c.now == nil {
+		return clock{now: time.Now, sleep: time.Sleep}
+	}
+	return c
+}
+
+func (c clock) since(t time.Time) time.Duration { return c.now().Sub(t) }
 
 // LoadResult is what a run measured.
 type LoadResult struct {
@@ -100,9 +117,9 @@ func Load(ctx context.Context, cfg LoadConfig) (LoadResult, error) {
 	if err != nil {
 		return LoadResult{}, err
 	}
-	r := &runner{target: t, bodies: cfg.Bodies,
+	r := &runner{target: t, bodies: cfg.Bodies, clock: cfg.clock.orWall(),
 		lat: make([]time.Duration, len(cfg.Bodies)), code: make([]int32, len(cfg.Bodies))}
-	start := time.Now()
+	start := r.clock.now()
 	var deadline time.Time
 	if cfg.Duration > 0 {
 		deadline = start.Add(cfg.Duration)
@@ -117,7 +134,7 @@ func Load(ctx context.Context, cfg LoadConfig) (LoadResult, error) {
 		}
 		sent = r.open(ctx, cfg.Rate, inflight, start, deadline)
 	}
-	res := LoadResult{Sent: sent, Elapsed: time.Since(start), Status: map[int]int{}, FirstErr: r.firstErr()}
+	res := LoadResult{Sent: sent, Elapsed: r.clock.since(start), Status: map[int]int{}, FirstErr: r.firstErr()}
 	for i := range sent {
 		res.Status[int(r.code[i])]++
 	}
@@ -232,6 +249,7 @@ func (c *conn) close() {
 type runner struct {
 	target target
 	bodies [][]byte
+	clock  clock
 	lat    []time.Duration
 	code   []int32
 
@@ -254,14 +272,14 @@ func (r *runner) closed(ctx context.Context, c int, deadline time.Time) int {
 		wg.Go(func() {
 			var cn conn
 			defer cn.close()
-			for ctx.Err() == nil && (deadline.IsZero() || time.Now().Before(deadline)) {
+			for ctx.Err() == nil && (deadline.IsZero() || r.clock.now().Before(deadline)) {
 				i := int(next.Add(1) - 1)
 				if i >= len(r.bodies) {
 					return
 				}
-				t0 := time.Now()
+				t0 := r.clock.now()
 				r.send(ctx, &cn, i)
-				r.lat[i] = time.Since(t0)
+				r.lat[i] = r.clock.since(t0)
 			}
 		})
 	}
@@ -283,12 +301,12 @@ func (r *runner) open(ctx context.Context, rate float64, maxConns int, start, de
 		if !deadline.IsZero() && !due.Before(deadline) {
 			break
 		}
-		if d := time.Until(due); d > 0 {
-			time.Sleep(d)
+		if d := due.Sub(r.clock.now()); d > 0 {
+			r.clock.sleep(d)
 		}
 		// Release every send that is due by now in one go, so a late wake-up
 		// does not lower the offered rate.
-		now := time.Now()
+		now := r.clock.now()
 		for n < len(r.bodies) {
 			due := start.Add(time.Duration(n) * interval)
 			if due.After(now) || (!deadline.IsZero() && !due.Before(deadline)) {
@@ -351,7 +369,7 @@ func (p *pool) get(ctx context.Context) *worker {
 		defer w.c.close()
 		for j := range w.jobs {
 			p.r.send(ctx, &w.c, j.i)
-			p.r.lat[j.i] = time.Since(j.due)
+			p.r.lat[j.i] = p.r.clock.since(j.due)
 			p.mu.Lock()
 			p.idle = append(p.idle, w)
 			p.mu.Unlock()

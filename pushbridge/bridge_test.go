@@ -178,12 +178,14 @@ func TestBackoffGrows(t *testing.T) {
 
 // TestOrderingSerialisesPerKey checks that with ordering on, a key's
 // messages arrive one at a time and in publish order, while other keys go
-// concurrently.
+// concurrently: the first delivery is held until a second one (of another
+// key, as publish order puts them) arrives beside it.
 func TestOrderingSerialisesPerKey(t *testing.T) {
 	var mu sync.Mutex
 	inFlight := map[string]bool{}
-	var overlap, concurrent atomic.Int64
-	var active atomic.Int64
+	var overlap, arrived atomic.Int64
+	var alone atomic.Bool
+	met := make(chan struct{})
 	ep := &endpoint{}
 	ep.status = func(r received, _ int) int {
 		key := r.Message.OrderingKey
@@ -193,11 +195,16 @@ func TestOrderingSerialisesPerKey(t *testing.T) {
 		}
 		inFlight[key] = true
 		mu.Unlock()
-		if active.Add(1) > 1 {
-			concurrent.Add(1)
+		switch arrived.Add(1) {
+		case 1:
+			select {
+			case <-met:
+			case <-time.After(10 * time.Second): // a failure bound, not a wait for work
+				alone.Store(true)
+			}
+		case 2:
+			close(met)
 		}
-		time.Sleep(200 * time.Microsecond) // widen the window for an overlap to show
-		active.Add(-1)
 		mu.Lock()
 		inFlight[key] = false
 		mu.Unlock()
@@ -216,7 +223,7 @@ func TestOrderingSerialisesPerKey(t *testing.T) {
 	}
 	waitIdle(t, f.bridge)
 	assert.Zero(t, overlap.Load(), "two deliveries of one key overlapped")
-	assert.Positive(t, concurrent.Load(), "different keys are delivered concurrently")
+	assert.False(t, alone.Load(), "different keys are delivered concurrently")
 	last := map[string]int{}
 	for _, r := range ep.deliveries() {
 		var n int

@@ -89,6 +89,9 @@ type Store struct {
 
 	// requests recycles Apply's requests with their result channels.
 	requests sync.Pool
+	// yield is where a sender lets runnable callers queue first:
+	// runtime.Gosched; tests replace it to decide who has queued.
+	yield func()
 	// applySha is the apply script's SHA-1, truncated the watermark hash's
 	// key (TruncatedKey) and checkpoint the checkpoint hash's (ckKey), boxed
 	// once for every EVALSHA.
@@ -131,6 +134,7 @@ func New(client redis.UniversalClient, cfg *cdc.Config, opts Options) *Store {
 	}
 	bg, cancel := context.WithCancel(context.Background())
 	s := &Store{
+		yield:      runtime.Gosched,
 		client:     client,
 		cfg:        cfg,
 		opts:       opts,
@@ -175,7 +179,7 @@ func (s *Store) Apply(ctx context.Context, ch cdc.Change) (cdc.Outcome, error) {
 		// Yield once before sending: handlers that are runnable now reach
 		// Apply meanwhile and go in this call instead of the next. With
 		// nothing else to run, Gosched returns at once.
-		runtime.Gosched()
+		s.yield()
 		s.mu.Lock()
 		n := min(len(s.queue), s.opts.MaxBatch-1)
 		batch := append(make([]*request, 0, 1+n), r)
@@ -253,7 +257,7 @@ func (s *Store) drain() {
 	defer s.active.Done()
 	for {
 		// As in Apply: let runnable handlers join the batch first.
-		runtime.Gosched()
+		s.yield()
 		s.mu.Lock()
 		if len(s.queue) == 0 {
 			s.inflight = false

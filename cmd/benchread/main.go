@@ -1,11 +1,14 @@
 // Command benchread measures the read path (package cacheaside) on this
-// machine's Redis and MariaDB: 50 concurrent readers, Zipf-distributed keys
-// over a 100,000-row table, a bounded number of reads per phase. Phases:
-// a warm cache written as the change stream would (hits), a cold cache with
-// fill=lease, a cold cache with fill=none (every read misses), and the same
-// reads straight from the database. It prints one summary line:
+// machine's Redis and MariaDB, Zipf-distributed keys over a 100,000-row
+// table. The headline is open loop: reads start at a fixed offered rate
+// (5,000 a second) whatever the answers' latency, from a warm cache (hits)
+// and straight from the database, so a percentile is what one read costs at
+// that load and not the queue a fixed set of readers builds. Then, closed
+// loop, 50 readers read as fast as they can (the saturation point): a warm
+// cache, a cold cache with fill=lease, a cold cache with fill=none (every
+// read misses), and the database direct. It prints one summary line:
 //
-//	bench-read: hit_p50_us=… hit_p99_us=… miss_p99_us=… db_direct_p50_us=… db_direct_p99_us=… fill_hit_ratio=… nofill_hit_ratio=… db_queries_fill=… db_queries_nofill=…
+//	bench-read: rate=… hit_p50_us=… hit_p99_us=… db_direct_p50_us=… db_direct_p99_us=… db_over_hit_p99=… closed_hit_p50_us=… closed_hit_p99_us=… miss_p99_us=… closed_db_direct_p50_us=… closed_db_direct_p99_us=… fill_hit_ratio=… nofill_hit_ratio=… db_queries_fill=… db_queries_nofill=…
 //
 // The table (test.benchread_rows by default) is created and bulk-loaded when
 // missing or of the wrong size, and reused otherwise; the Redis keys under
@@ -49,6 +52,8 @@ type settings struct {
 	dsn, redisURL, table, prefix string
 	rows, reads, readers         int
 	zipfS                        float64
+	rate                         float64 // open loop: reads started a second
+	rateReads                    int     // open loop: reads per phase
 }
 
 func parse(args []string, getenv func(string) string, stderr io.Writer) (settings, error) {
@@ -71,14 +76,18 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (setting
 	fs.IntVar(&s.reads, "reads", 200_000, "reads per phase")
 	fs.IntVar(&s.readers, "readers", 50, "concurrent readers")
 	fs.Float64Var(&s.zipfS, "zipf", 1.1, "Zipf exponent s (> 1) of the key distribution")
+	fs.Float64Var(&s.rate, "rate", 5000, "open loop: reads started per second")
+	fs.IntVar(&s.rateReads, "rate-reads", 25_000, "open loop: reads per phase")
 	if err := fs.Parse(args); err != nil {
 		return s, err
 	}
 	switch {
 	case fs.NArg() > 0:
 		return s, fmt.Errorf("unexpected arguments %q", fs.Args())
-	case s.rows < 1 || s.reads < 1 || s.readers < 1:
-		return s, errors.New("-rows, -reads and -readers must be positive")
+	case s.rows < 1 || s.reads < 1 || s.readers < 1 || s.rateReads < 1:
+		return s, errors.New("-rows, -reads, -readers and -rate-reads must be positive")
+	case s.rate <= 0:
+		return s, errors.New("-rate must be positive")
 	case s.zipfS <= 1:
 		return s, errors.New("-zipf must be above 1")
 	case strings.ContainsAny(s.prefix, "*?[]\\ ") || s.prefix == "":
@@ -130,6 +139,35 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err := warm(ctx, db, rdb, noneCfg, s, stderr); err != nil {
 		return err
 	}
+	rows := mysqlrow.NewReader(db, noneCfg)
+	readRow := func(ctx context.Context, id int) error {
+		_, err := rows.Row(ctx, s.table, id)
+		return err
+	}
+
+	// Open loop at s.rate: hits, then the database direct.
+	openKeys := slices.Concat(zipfKeys(settings{rows: s.rows, reads: s.rateReads, readers: 1, zipfS: s.zipfS})...)
+	hitReader := cacheaside.New(rdb, db, noneCfg, cacheaside.Options{})
+	openHit, err := openLoop(ctx, s.rate, openKeys, func(ctx context.Context, id int) error {
+		_, err := hitReader.Get(ctx, s.table, id)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("open loop hit: %w", err)
+	}
+	if st := hitReader.Stats(); st.Hits != uint64(len(openKeys)) {
+		return fmt.Errorf("open loop hit: %d of %d reads hit the warm cache", st.Hits, len(openKeys))
+	}
+	fmt.Fprintf(stderr, "open loop hit: %d reads at %.0f/s in %v, p50 %v p99 %v; start lateness p99 %v\n",
+		len(openKeys), s.rate, openHit.elapsed.Round(time.Millisecond), openHit.p(0.50), openHit.p(0.99), openHit.lateP99)
+	openDB, err := openLoop(ctx, s.rate, openKeys, readRow)
+	if err != nil {
+		return fmt.Errorf("open loop db direct: %w", err)
+	}
+	fmt.Fprintf(stderr, "open loop db direct: %d reads at %.0f/s in %v, p50 %v p99 %v; start lateness p99 %v\n",
+		len(openKeys), s.rate, openDB.elapsed.Round(time.Millisecond), openDB.p(0.50), openDB.p(0.99), openDB.lateP99)
+
+	// Closed loop: s.readers reading as fast as they can.
 	hit, err := phase(ctx, "hit", s, keys, stderr, cacheaside.New(rdb, db, noneCfg, cacheaside.Options{}))
 	if err != nil {
 		return err
@@ -162,17 +200,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 
 	// Phase 4: the same reads straight from the database.
-	rows := mysqlrow.NewReader(db, noneCfg)
-	direct, err := measure(ctx, s, keys, func(ctx context.Context, id int) error {
-		_, err := rows.Row(ctx, s.table, id)
-		return err
-	})
+	direct, err := measure(ctx, s, keys, readRow)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stderr, "db direct: %d reads in %v, p50 %v p99 %v\n", s.reads, direct.elapsed.Round(time.Millisecond), direct.p(0.50), direct.p(0.99))
 
-	fmt.Fprintf(stdout, "bench-read: hit_p50_us=%.0f hit_p99_us=%.0f miss_p99_us=%.0f db_direct_p50_us=%.0f db_direct_p99_us=%.0f fill_hit_ratio=%.4f nofill_hit_ratio=%.4f db_queries_fill=%d db_queries_nofill=%d\n",
+	fmt.Fprintf(stdout, "bench-read: rate=%.0f hit_p50_us=%.0f hit_p99_us=%.0f db_direct_p50_us=%.0f db_direct_p99_us=%.0f db_over_hit_p99=%.1f closed_hit_p50_us=%.0f closed_hit_p99_us=%.0f miss_p99_us=%.0f closed_db_direct_p50_us=%.0f closed_db_direct_p99_us=%.0f fill_hit_ratio=%.4f nofill_hit_ratio=%.4f db_queries_fill=%d db_queries_nofill=%d\n",
+		s.rate, us(openHit.p(0.50)), us(openHit.p(0.99)), us(openDB.p(0.50)), us(openDB.p(0.99)), float64(openDB.p(0.99))/float64(max(openHit.p(0.99), 1)),
 		us(hit.lat.p(0.50)), us(hit.lat.p(0.99)), us(nofill.lat.p(0.99)), us(direct.p(0.50)), us(direct.p(0.99)),
 		fill.hitRatio(), nofill.hitRatio(), fill.stats.DBQueries, nofill.stats.DBQueries)
 	return nil
