@@ -36,9 +36,21 @@ type PullQueue struct {
 	deadLettered  atomic.Int64 // messages read from the dead-letter subscription
 }
 
+// PullOptions configure StartPull.
+type PullOptions struct {
+	// Ordering enables message ordering on the subscriptions.
+	Ordering bool
+	// MaxDeliveryAttempts is the dead-letter policy; default
+	// PullMaxDeliveryAttempts.
+	MaxDeliveryAttempts int
+}
+
 // StartPull starts the fake and creates the topics, a dead-letter topic
-// and the pull subscriptions (ordered when ordering is set).
-func StartPull(ctx context.Context, topics []string, ordering bool) (q *PullQueue, err error) {
+// and the pull subscriptions.
+func StartPull(ctx context.Context, topics []string, opts PullOptions) (q *PullQueue, err error) {
+	if opts.MaxDeliveryAttempts <= 0 {
+		opts.MaxDeliveryAttempts = PullMaxDeliveryAttempts
+	}
 	fake, err := pubsubfake.Start("127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("pubsub fake: %w", err)
@@ -69,8 +81,9 @@ func StartPull(ctx context.Context, topics []string, ordering bool) (q *PullQueu
 		}
 		name := ps.SubscriptionName(topic + "-pull")
 		if _, err := admin.CreateSubscription(ctx, &pubsubpb.Subscription{
-			Name: name, Topic: ps.TopicName(topic), AckDeadlineSeconds: 60, EnableMessageOrdering: ordering,
-			DeadLetterPolicy: &pubsubpb.DeadLetterPolicy{DeadLetterTopic: ps.TopicName(deadLetter), MaxDeliveryAttempts: PullMaxDeliveryAttempts},
+			Name: name, Topic: ps.TopicName(topic), AckDeadlineSeconds: 60, EnableMessageOrdering: opts.Ordering,
+			DeadLetterPolicy: &pubsubpb.DeadLetterPolicy{DeadLetterTopic: ps.TopicName(deadLetter),
+				MaxDeliveryAttempts: int32(opts.MaxDeliveryAttempts)},
 		}); err != nil {
 			return nil, fmt.Errorf("pull subscription for %s: %w", topic, err)
 		}

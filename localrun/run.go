@@ -482,7 +482,7 @@ func startDelivery(ctx context.Context, cfg Config, work string, env, topics []s
 	case DeliveryPull, DeliveryKafka:
 		var env []string
 		if cfg.Delivery == DeliveryPull {
-			pq, err := StartPull(ctx, topics, ordering)
+			pq, err := StartPull(ctx, topics, PullOptions{Ordering: ordering})
 			if err != nil {
 				return nil, nil, err
 			}

@@ -12,13 +12,18 @@
 //
 // The fake tallies the acknowledgements it receives (Acks), so tests and
 // local runs can tell an acknowledged message from a lost or a doubled ack.
+// For chaos tests it can inject faults (SetFaults: duplicate deliveries and
+// reordering) and move its clock (Advance), so the leases of a killed
+// client expire without waiting out the ack deadline.
 // cmd/pubsubfake serves it in its own process (PUBSUB_EMULATOR_HOST).
 package pubsubfake
 
 import (
 	"context"
+	"math/rand/v2"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
@@ -43,8 +48,10 @@ func Start(addr string) (*Server, error) {
 		return nil, err
 	}
 	ps := pstest.NewServer()
+	clock := &clock{}
+	ps.SetTimeNowFunc(clock.now)
 	s := &Server{Addr: lis.Addr().String(), ps: ps, srv: grpc.NewServer(),
-		sub: &subscriber{GServer: &ps.GServer, ps: ps, owner: map[string]*pullStream{}, msgOf: map[string]string{},
+		sub: &subscriber{GServer: &ps.GServer, ps: ps, clock: clock, duplicated: map[string]bool{}, owner: map[string]*pullStream{}, msgOf: map[string]string{},
 			current: map[string]int{}, acked: map[string]bool{}}}
 	pubsubpb.RegisterPublisherServer(s.srv, &ps.GServer)
 	pubsubpb.RegisterSubscriberServer(s.srv, s.sub)
@@ -69,6 +76,8 @@ type AckCounts struct {
 	Stale int
 	// Repeated counts acks of an ack id already acknowledged once.
 	Repeated int
+	// Duplicated counts messages delivered twice by Faults.Duplicate.
+	Duplicated int
 }
 
 // Acked returns how many messages have had their current delivery acked.
@@ -82,12 +91,54 @@ func (s *Server) Acked() int64 {
 func (s *Server) Acks() AckCounts {
 	s.sub.mu.Lock()
 	defer s.sub.mu.Unlock()
-	c := AckCounts{Current: make(map[string]int, len(s.sub.current)), Stale: s.sub.stale, Repeated: s.sub.repeated}
+	c := AckCounts{Current: make(map[string]int, len(s.sub.current)), Stale: s.sub.stale, Repeated: s.sub.repeated,
+		Duplicated: len(s.sub.duplicated)}
 	for id, n := range s.sub.current {
 		c.Current[id] = n
 	}
 	return c
 }
+
+// Faults are injected into StreamingPull deliveries.
+type Faults struct {
+	// Duplicate is the share of messages delivered a second time while the
+	// first delivery is still out: the fake hands the lease back at once
+	// (a nack), so the next response carries the message again under a new
+	// ack id and the first delivery's ack no longer counts, as when a lease
+	// expires during processing. At most once per message.
+	Duplicate float64
+	// Shuffle reorders each response's messages.
+	Shuffle bool
+	// Seed seeds the random choices.
+	Seed uint64
+}
+
+// SetFaults sets the faults of the deliveries from now on.
+func (s *Server) SetFaults(f Faults) {
+	s.sub.mu.Lock()
+	defer s.sub.mu.Unlock()
+	s.sub.faults, s.sub.rng = f, rand.New(rand.NewPCG(f.Seed, f.Seed+1))
+}
+
+// Advance moves the fake's clock forward by d: leases whose deadline falls
+// within it end, and their messages are delivered again.
+func (s *Server) Advance(d time.Duration) { s.sub.clock.offset.Add(int64(d)) }
+
+// Outstanding counts the deliveries sent on StreamingPull streams that are
+// still open and not yet acked or nacked.
+func (s *Server) Outstanding() int {
+	s.sub.mu.Lock()
+	defer s.sub.mu.Unlock()
+	return len(s.sub.owner)
+}
+
+// Streams counts the StreamingPull calls being served.
+func (s *Server) Streams() int64 { return s.sub.streams.Load() }
+
+// clock is time.Now plus an offset Advance moves.
+type clock struct{ offset atomic.Int64 }
+
+func (c *clock) now() time.Time { return time.Now().Add(time.Duration(c.offset.Load())) }
 
 // Close stops the server.
 func (s *Server) Close() error {
@@ -99,11 +150,16 @@ func (s *Server) Close() error {
 type subscriber struct {
 	*pstest.GServer
 
-	ps *pstest.Server
+	ps      *pstest.Server
+	clock   *clock
+	streams atomic.Int64 // StreamingPull calls being served
 
-	// mu guards owner, msgOf and the ack tallies; it is held across an
-	// Acknowledge, so the tallies see acks one call at a time.
+	// mu guards owner, msgOf, the ack tallies and the faults; it is held
+	// across an Acknowledge, so the tallies see acks one call at a time.
 	mu              sync.Mutex
+	faults          Faults
+	rng             *rand.Rand
+	duplicated      map[string]bool        // message IDs delivered twice by Faults.Duplicate
 	owner           map[string]*pullStream // ack id -> the stream that delivered it, until settled
 	msgOf           map[string]string      // ack id -> message ID, for every delivery sent
 	current         map[string]int         // message ID -> acks that took effect
@@ -195,6 +251,8 @@ func (s *subscriber) tally(ids []string, ack func() error) error {
 
 // StreamingPull sends batches from pstest's Pull while the client has room.
 func (s *subscriber) StreamingPull(sps pubsubpb.Subscriber_StreamingPullServer) error {
+	s.streams.Add(1)
+	defer s.streams.Add(-1)
 	req, err := sps.Recv()
 	if err != nil {
 		return err
@@ -239,7 +297,7 @@ func (s *subscriber) StreamingPull(sps pubsubpb.Subscriber_StreamingPullServer) 
 	}()
 	idle := time.Millisecond
 	for {
-		room := limit - st.held(time.Now())
+		room := limit - st.held(s.clock.now())
 		if room <= 0 {
 			select {
 			case <-ctx.Done():
@@ -274,8 +332,9 @@ func (s *subscriber) StreamingPull(sps pubsubpb.Subscriber_StreamingPullServer) 
 			AckIds: ids, AckDeadlineSeconds: int32(deadline / time.Second)}); err != nil {
 			return err
 		}
-		now := time.Now()
+		now := s.clock.now()
 		s.mu.Lock()
+		dups := s.inject(resp.ReceivedMessages)
 		st.mu.Lock()
 		for _, m := range resp.ReceivedMessages {
 			st.outstanding[m.AckId] = now.Add(deadline)
@@ -287,7 +346,32 @@ func (s *subscriber) StreamingPull(sps pubsubpb.Subscriber_StreamingPullServer) 
 		if err := sps.Send(&pubsubpb.StreamingPullResponse{ReceivedMessages: resp.ReceivedMessages}); err != nil {
 			return err
 		}
+		if len(dups) > 0 {
+			if _, err := s.ModifyAckDeadline(ctx, &pubsubpb.ModifyAckDeadlineRequest{Subscription: sub, AckIds: dups}); err != nil {
+				return err
+			}
+		}
 	}
+}
+
+// inject applies the faults to a response about to be sent (shuffling it)
+// and returns the ack ids to hand back at once (duplicates). s.mu is held.
+func (s *subscriber) inject(rms []*pubsubpb.ReceivedMessage) []string {
+	if s.rng == nil {
+		return nil
+	}
+	if s.faults.Shuffle {
+		s.rng.Shuffle(len(rms), func(i, j int) { rms[i], rms[j] = rms[j], rms[i] })
+	}
+	var dups []string
+	for _, m := range rms {
+		id := m.GetMessage().GetMessageId()
+		if !s.duplicated[id] && s.rng.Float64() < s.faults.Duplicate {
+			s.duplicated[id] = true
+			dups = append(dups, m.AckId)
+		}
+	}
+	return dups
 }
 
 // forget drops a finished stream's ack ids from the owner map.
