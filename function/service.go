@@ -16,7 +16,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"time"
 
 	"cloud.google.com/go/logging"
 	"cloud.google.com/go/pubsub/v2"
@@ -72,13 +71,9 @@ type Service struct {
 	logClient *logging.Client
 
 	stopSummaries context.CancelFunc
-	summariesDone chan struct{} // closed when the summary loop has written its last entry
-	loaderDone    chan struct{} // closed when the column registry loader has stopped
+	summariesDone chan struct{}   // closed when the summary loop has written its last entry
+	loaderDone    <-chan struct{} // closed when the column registry loader has stopped
 }
-
-// registryStartTimeout bounds the column registry's first load, so an
-// unreachable Redis delays the start only briefly.
-const registryStartTimeout = 3 * time.Second
 
 // NewFromEnv builds the service from the environment:
 //
@@ -197,13 +192,6 @@ func NewFromEnv(ctx context.Context, getenv func(string) string, opts ...Option)
 	var loader *schema.Loader
 	if s.redis != nil {
 		loader = &schema.Loader{Redis: s.redis, Prefix: cfg.Prefix, Set: dec.SetRegistry, Log: s.log}
-		if answers {
-			loadCtx, cancelLoad := context.WithTimeout(ctx, registryStartTimeout)
-			if err := loader.Load(loadCtx); err != nil {
-				s.log.WarnContext(ctx, "column registry not loaded at start; retrying", "err", err.Error())
-			}
-			cancelLoad()
-		}
 	} else {
 		s.log.Warn("CACHE_BACKEND=memcached: no column registry (it is kept in Redis); compact messages need key: and types: in CACHE_CONFIG")
 	}
@@ -218,13 +206,13 @@ func NewFromEnv(ctx context.Context, getenv func(string) string, opts ...Option)
 	sumCtx, cancel := context.WithCancel(context.Background())
 	s.stopSummaries = cancel
 	s.summariesDone = make(chan struct{})
-	s.loaderDone = make(chan struct{})
-	go func() {
-		defer close(s.loaderDone)
-		if loader != nil {
-			loader.Run(sumCtx)
-		}
-	}()
+	if loader != nil {
+		s.loaderDone = loader.Start(ctx, answers, schema.StartTimeout, sumCtx)
+	} else {
+		noLoader := make(chan struct{})
+		close(noLoader)
+		s.loaderDone = noLoader
+	}
 	go func() {
 		defer close(s.summariesDone)
 		pipeline.RunSummaries(sumCtx, pipeline.NewSummarizer(m), interval, pipeline.LogSummary(summaryLog))
@@ -370,7 +358,7 @@ func parseAddrs(v string) ([]string, error) {
 // releases the clients. Call it after the server has stopped taking requests.
 func (s *Service) Close(ctx context.Context) error {
 	s.stopSummaries()
-	for _, done := range []chan struct{}{s.summariesDone, s.loaderDone} {
+	for _, done := range []<-chan struct{}{s.summariesDone, s.loaderDone} {
 		select {
 		case <-done:
 		case <-ctx.Done():

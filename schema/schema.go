@@ -217,6 +217,33 @@ func (l *Loader) Load(ctx context.Context) error {
 	return nil
 }
 
+// Start is how a process loads its registry at start (the push function
+// and the workers alike): when the cache answered, one Load bounded by
+// timeout, a failure logged (Run retries it soon); then Run in the
+// background until ctx ends. The returned channel is closed when Run has
+// stopped.
+func (l *Loader) Start(ctx context.Context, cacheAnswered bool, timeout time.Duration, runCtx context.Context) (done <-chan struct{}) {
+	if cacheAnswered {
+		loadCtx, cancel := context.WithTimeout(ctx, timeout)
+		if err := l.Load(loadCtx); err != nil {
+			l.log().WarnContext(ctx, "column registry not loaded at start; retrying", "err", err.Error())
+		}
+		cancel()
+	} else {
+		l.failed = true
+	}
+	ch := make(chan struct{})
+	go func() {
+		defer close(ch)
+		l.Run(runCtx)
+	}()
+	return ch
+}
+
+// StartTimeout bounds a Loader's first load in Start, so an unanswering
+// Redis delays a process's start by no more than this.
+const StartTimeout = 3 * time.Second
+
 // Run reloads the registry every Interval until ctx ends. A failed load is
 // logged and retried after RetryInterval (sooner than Interval, so a
 // process that started while Redis was down gets its registry soon after

@@ -25,6 +25,7 @@ import (
 	"github.com/cloudsql-cache/cloudsql-cache/pubsubpark"
 	"github.com/cloudsql-cache/cloudsql-cache/pubsubpull"
 	"github.com/cloudsql-cache/cloudsql-cache/redisstore"
+	"github.com/cloudsql-cache/cloudsql-cache/schema"
 )
 
 // backend is a cache store with what the worker needs beside ApplyBatch.
@@ -61,6 +62,7 @@ type Worker struct {
 	src     source
 	core    *pipeline.Core
 	metrics *pipeline.Metrics
+	loader  *schema.Loader // keeps the decoder's column registry fresh; nil without one (memcached)
 
 	logClient  *logging.Client
 	summaryLog *logging.Logger
@@ -98,10 +100,14 @@ func New(ctx context.Context, cfg Config, stdout io.Writer, opts ...Option) (w *
 	w.closers = append(w.closers, w.logClient.Close)
 
 	var parker pipeline.Parker
+	dec := debezium.NewDecoder(cfg.Cache)
 	switch cfg.Backend {
 	case BackendRedis:
 		client := redis.NewClient(cfg.Redis)
 		w.closers = append(w.closers, client.Close)
+		// The column registry (in Redis) types and keys compact messages,
+		// loaded and refreshed as the push function does.
+		w.loader = &schema.Loader{Redis: client, Prefix: cfg.Cache.Prefix, Set: dec.SetRegistry, Log: w.log}
 		w.store = &redisBackend{Store: redisstore.New(client, cfg.Cache, redisstore.Options{Logger: w.log}), client: client}
 		parker = redisstore.NewRedisParker(client, cfg.Cache.Prefix)
 		w.check.Problem = func(err error) string { return svcenv.RedisProblem(cfg.Redis, err) }
@@ -135,7 +141,7 @@ func New(ctx context.Context, cfg Config, stdout io.Writer, opts ...Option) (w *
 		}
 	}
 	w.check.Ping = w.store.Ping
-	w.core = pipeline.New(pipeline.Config{Decoder: debezium.NewDecoder(cfg.Cache), Store: w.store,
+	w.core = pipeline.New(pipeline.Config{Decoder: dec, Store: w.store,
 		Parker: parker, Metrics: w.metrics, Logger: w.log})
 
 	switch cfg.Delivery {
@@ -228,7 +234,15 @@ func (w *Worker) Run(ctx context.Context) error {
 
 	// A cache that does not answer is logged once, naming the setting; the
 	// transport runs anyway and nacks until it answers (no crash loop).
-	w.check.AtStart(ctx, w.log, "changes are not acknowledged (they are redelivered)")
+	answered := w.check.AtStart(ctx, w.log, "changes are not acknowledged (they are redelivered)")
+	var loaderDone <-chan struct{}
+	if w.loader != nil {
+		loaderDone = w.loader.Start(ctx, answered, schema.StartTimeout, sumCtx)
+	} else {
+		noLoader := make(chan struct{})
+		close(noLoader)
+		loaderDone = noLoader
+	}
 	srcErr := w.src.Run(ctx)
 
 	closeCtx, cancel := context.WithTimeout(context.Background(), drainGrace)
@@ -242,6 +256,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	stopSummaries()
 	<-summariesDone
+	<-loaderDone
 	if err := srv.Shutdown(closeCtx); err != nil {
 		errs = append(errs, fmt.Errorf("http: %w", err))
 	}

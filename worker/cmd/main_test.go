@@ -18,12 +18,14 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/cloudsql-cache/cloudsql-cache/cdc"
 	"github.com/cloudsql-cache/cloudsql-cache/internal/pubsubfake"
 	"github.com/cloudsql-cache/cloudsql-cache/internal/testlog"
 	"github.com/cloudsql-cache/cloudsql-cache/internal/testprom"
 	"github.com/cloudsql-cache/cloudsql-cache/internal/testredis"
 	"github.com/cloudsql-cache/cloudsql-cache/pipeline"
 	"github.com/cloudsql-cache/cloudsql-cache/redisstore"
+	"github.com/cloudsql-cache/cloudsql-cache/schema"
 )
 
 var listening = regexp.MustCompile(`worker listening on (\S+)`)
@@ -59,10 +61,14 @@ func eventually(t *testing.T, what string, cond func() bool) {
 
 // TestPullEndToEnd runs the worker as main does against the fake Pub/Sub
 // (reached through PUBSUB_EMULATOR_HOST) and the shared Redis: changes are
-// applied and acked, /healthz and /metrics answer, and a stop drains,
-// flushes the checkpoint and writes the last summary.
+// applied and acked, a compact (flattened) row is keyed by the column
+// registry the worker loaded at start, /healthz and /metrics answer, and a
+// stop drains, flushes the checkpoint and writes the last summary.
 func TestPullEndToEnd(t *testing.T) {
 	rdb, prefix := testredis.Shared(t)
+	ts, err := cdc.NewTableSchema([]string{"id"}, []cdc.SchemaColumn{{Name: "id", Type: "int"}, {Name: "name", Type: "varchar(20)"}}, 42)
+	require.NoError(t, err)
+	require.NoError(t, schema.Write(context.Background(), rdb, prefix, map[string]*cdc.TableSchema{"shop.t": ts}))
 	fake, err := pubsubfake.Start("127.0.0.1:0")
 	require.NoError(t, err)
 	t.Cleanup(func() { fake.Close() })
@@ -110,17 +116,23 @@ func TestPullEndToEnd(t *testing.T) {
 			OrderingKey: fmt.Sprintf(`{"id":%d}`, i), Attributes: map[string]string{"k": "v"}}))
 	}
 	results = append(results, pubs["a"].Publish(ctx, &pubsub.Message{Data: []byte("junk")}))
+	// Flattened, no message key and no key: in the config: only the
+	// registry names its key column.
+	results = append(results, pubs["b"].Publish(ctx, &pubsub.Message{Data: []byte(`{"id":7,"name":"seven","__op":"c",` +
+		`"__source_file":"mysql-bin.000003","__source_pos":99,"__source_row":0,"__source_ts_ms":1714568645000,` +
+		`"__db":"shop","__table":"t","__deleted":"false"}`)}))
 	for _, r := range results {
 		_, err := r.Get(ctx)
 		require.NoError(t, err)
 	}
 	eventually(t, "all acked", func() bool {
 		_, m := get(t, base+"/metrics")
-		return regexp.MustCompile(`(?m)^cdc_pull_acked_total 41$`).MatchString(m)
+		return regexp.MustCompile(`(?m)^cdc_pull_acked_total 42$`).MatchString(m)
 	})
 	_, m := get(t, base+"/metrics")
 	for _, want := range []string{`cdc_messages_total{table="inventory.customers",outcome="applied"} 40` + "\n",
-		"cdc_pull_connected 1\n", "cdc_pull_received_total 41\n", "cdc_apply_call_changes_total 40\n"} {
+		`cdc_messages_total{table="shop.t",outcome="applied"} 1` + "\n",
+		"cdc_pull_connected 1\n", "cdc_pull_received_total 42\n", "cdc_apply_call_changes_total 41\n"} {
 		assert.True(t, strings.Contains(m, want), "/metrics has %q", want)
 	}
 	fams := testprom.Parse(t, m)
