@@ -38,7 +38,7 @@ func runReplay(ctx context.Context, args []string, getenv func(string) string, s
 		fs.Usage()
 		return usagef("replay: -url is required and there are no arguments")
 	}
-	rdb, err := redisClient(*redisURL)
+	rdb, err := redisClient(*redisURL, getenv("REDIS_CA_CERT"))
 	if err != nil {
 		return err
 	}

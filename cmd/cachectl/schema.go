@@ -71,8 +71,8 @@ func splitTables(list string) []string {
 
 // loadRegistry reads the registry and keeps the tables asked for (all when
 // none are), sorted by name; a table asked for but absent is an error.
-func loadRegistry(ctx context.Context, redisURL, prefix, tables string) ([]string, *cdc.Registry, []string, error) {
-	rdb, err := redisClient(redisURL)
+func loadRegistry(ctx context.Context, redisURL, caFile, prefix, tables string) ([]string, *cdc.Registry, []string, error) {
+	rdb, err := redisClient(redisURL, caFile)
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -31,7 +31,7 @@ func runSchemaShow(ctx context.Context, args []string, getenv func(string) strin
 	if err != nil {
 		return fmt.Errorf("schema show: %w", err)
 	}
-	names, reg, bad, err := loadRegistry(ctx, *redisURL, *prefix, *tables)
+	names, reg, bad, err := loadRegistry(ctx, *redisURL, getenv("REDIS_CA_CERT"), *prefix, *tables)
 	if err != nil {
 		return fmt.Errorf("schema show: %w", err)
 	}

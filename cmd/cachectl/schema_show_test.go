@@ -39,3 +39,14 @@ func TestSchemaShowEmpty(t *testing.T) {
 	require.NoError(t, err, errOut)
 	golden(t, "schema", "show-empty", out)
 }
+
+// cachectl connects to Redis as the services do: REDIS_CA_CERT is the CA a
+// rediss:// server is verified against, and a wrong setting is an error
+// naming it rather than a TLS failure (or an unverified connection) later.
+func TestRedisCACertIsHonoured(t *testing.T) {
+	env := map[string]string{"REDIS_CA_CERT": t.TempDir() + "/missing.pem"}
+	_, _, err := runCmd(t, env, "schema", "show", "-redis", "rediss://127.0.0.1:6379/0", "-prefix", "x:")
+	assert.ErrorContains(t, err, "REDIS_CA_CERT")
+	_, _, err = runCmd(t, env, "status", "-redis", "redis://127.0.0.1:6379/0", "-prefix", "x:")
+	assert.ErrorContains(t, err, "REDIS_CA_CERT: set, but REDIS_URL")
+}

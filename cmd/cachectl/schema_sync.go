@@ -48,7 +48,7 @@ func runSchemaSync(ctx context.Context, args []string, getenv func(string) strin
 	if err != nil {
 		return fmt.Errorf("schema sync: %w", err)
 	}
-	rdb, err := redisClient(*redisURL)
+	rdb, err := redisClient(*redisURL, getenv("REDIS_CA_CERT"))
 	if err != nil {
 		return err
 	}

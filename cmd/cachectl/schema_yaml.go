@@ -26,7 +26,7 @@ func runSchemaYAML(ctx context.Context, args []string, getenv func(string) strin
 	if fs.NArg() > 0 {
 		return usagef("schema yaml: unexpected arguments %q", fs.Args())
 	}
-	names, reg, _, err := loadRegistry(ctx, *redisURL, *prefix, *tables)
+	names, reg, _, err := loadRegistry(ctx, *redisURL, getenv("REDIS_CA_CERT"), *prefix, *tables)
 	if err != nil {
 		return fmt.Errorf("schema yaml: %w", err)
 	}

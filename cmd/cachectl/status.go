@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cloudsql-cache/cloudsql-cache/cdc"
+	"github.com/cloudsql-cache/cloudsql-cache/internal/svcenv"
 	"github.com/cloudsql-cache/cloudsql-cache/kafkasource"
 	"github.com/cloudsql-cache/cloudsql-cache/localrun"
 	"github.com/cloudsql-cache/cloudsql-cache/pushbridge"
@@ -74,7 +75,7 @@ func runStatus(ctx context.Context, args []string, getenv func(string) string, s
 	if local != nil && !local.Live() && local.Redis == *redisURL && local.Prefix == *prefix {
 		writeLastRun(stdout, local, now)
 	}
-	rdb, err := redisClient(*redisURL)
+	rdb, err := redisClient(*redisURL, getenv("REDIS_CA_CERT"))
 	if err != nil {
 		return err
 	}
@@ -237,8 +238,11 @@ func bridgeStats(ctx context.Context, url string) (pushbridge.Stats, error) {
 	return st, json.NewDecoder(resp.Body).Decode(&st)
 }
 
-func redisClient(url string) (*redis.Client, error) {
-	opts, err := redis.ParseURL(url)
+// redisClient connects as the services do (svcenv.RedisOptions): a
+// rediss:// URL is verified against caFile (REDIS_CA_CERT, Memorystore's
+// server CA) when set.
+func redisClient(url, caFile string) (*redis.Client, error) {
+	opts, err := svcenv.RedisOptions(url, caFile)
 	if err != nil {
 		return nil, fmt.Errorf("-redis: %w", err)
 	}

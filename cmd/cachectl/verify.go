@@ -71,7 +71,7 @@ func runVerify(ctx context.Context, args []string, getenv func(string) string, s
 			source = path + ", written at the end of the local run"
 		}
 	}
-	rdb, err := redisClient(*redisURL)
+	rdb, err := redisClient(*redisURL, getenv("REDIS_CA_CERT"))
 	if err != nil {
 		return err
 	}
