@@ -44,11 +44,13 @@ type Config struct {
 	// Concurrency is the bridge's POSTs in flight (push).
 	Concurrency int
 	// FunctionBin is a prebuilt function binary (push), run with
-	// FunctionArgs; WorkerBin a prebuilt worker binary (pull, kafka); "" builds
+	// FunctionArgs; WorkerBin a prebuilt worker binary (pull, kafka), run
+	// with WorkerArgs; "" builds
 	// one from the module's source (go build, inside the tree).
 	FunctionBin  string
 	FunctionArgs []string
 	WorkerBin    string
+	WorkerArgs   []string
 	// Port is the function's or the worker's port; 0 picks a free one.
 	Port int
 	// ControlAddr, when set, serves the run's control endpoint there:
@@ -494,7 +496,7 @@ func startDelivery(ctx context.Context, cfg Config, work string, env, topics []s
 			}
 			q, env = kq, kq.Env()
 		}
-		fn.Name, fn.Bin, fn.Env = "worker", cfg.WorkerBin, append(fn.Env, env...)
+		fn.Name, fn.Bin, fn.Args, fn.Env = "worker", cfg.WorkerBin, cfg.WorkerArgs, append(fn.Env, env...)
 		if fn.Bin == "" {
 			fmt.Fprintln(out, "building the worker ...")
 			if fn.Bin, err = BuildWorker(ctx, work); err != nil {

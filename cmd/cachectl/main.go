@@ -29,8 +29,9 @@ var commands = map[string]command{
 	"load":   {"post push envelopes at the function at a set rate or concurrency", runLoad},
 	"cost":   {"print a monthly cost breakdown from list prices", runCost},
 	"schema": {"sync, show or print as config the column registry (key columns and types from MySQL)", runSchema},
-	// Not in the usage list: run starts this binary as the function.
+	// Not in the usage list: run starts this binary as the function or the worker.
 	"function": {"serve the push function, configured from the environment like the deployed one", runFunction},
+	"worker":   {"run the pull or Kafka worker, configured from the environment like the deployed one", runWorker},
 }
 
 func main() {

@@ -16,7 +16,7 @@ func TestExitCodes(t *testing.T) {
 		assert.Empty(t, errOut, args)
 		golden(t, "help", "usage", out)
 	}
-	for _, cmd := range []string{"run", "status", "replay", "verify", "load", "cost", "function"} {
+	for _, cmd := range []string{"run", "status", "replay", "verify", "load", "cost", "function", "worker"} {
 		for _, h := range []string{"-h", "-help", "--help"} {
 			_, errOut, err := runCmd(t, nil, cmd, h)
 			assert.Equal(t, 0, exitCode(err), "%s %s: %v", cmd, h, err)

@@ -41,7 +41,7 @@ func runRun(ctx context.Context, args []string, getenv func(string) string, stdo
 	fs.StringVar(&cfg.Delivery, "delivery", localrun.DeliveryPush, "how changes reach the cache: push (the push bridge POSTs each to the push function), pull (the worker streams them from the Pub/Sub fake in batches) or kafka (the worker consumes them from a Kafka fake as a consumer group)")
 	fs.IntVar(&cfg.Concurrency, "concurrency", 16, "push requests in flight")
 	fs.StringVar(&cfg.FunctionBin, "function", "", "push function binary, such as one built from ./function/cmd (default: this cachectl, as `cachectl function`)")
-	fs.StringVar(&cfg.WorkerBin, "worker", "", "worker binary, for -delivery pull and kafka (default: go build ./worker/cmd)")
+	fs.StringVar(&cfg.WorkerBin, "worker", "", "worker binary, for -delivery pull and kafka, such as one built from ./worker/cmd (default: this cachectl, as `cachectl worker`)")
 	fs.IntVar(&cfg.Port, "port", 0, "function or worker port (0: a free port)")
 	fs.StringVar(&cfg.ControlAddr, "bridge", "127.0.0.1:0", "serve the run's control endpoint (bridge counters for status, cuts for verify) at ADDR (empty: don't)")
 	fs.StringVar(&cfg.ExpectedPath, "expected", filepath.Join(os.TempDir(), "cloudsql-cache-expected.jsonl"),
@@ -62,14 +62,20 @@ func runRun(ctx context.Context, args []string, getenv func(string) string, stdo
 		return usagef("run: -delivery %q: push, pull or kafka", cfg.Delivery)
 	}
 	cfg.Seed = *seed
-	if cfg.FunctionBin == "" {
-		// The function runs as a child process (the chaos test kills it);
-		// this binary carries it, so a built cachectl needs no source tree.
+	if cfg.FunctionBin == "" || cfg.WorkerBin == "" {
+		// The function and the worker run as child processes (the chaos
+		// test kills them); this binary carries both, so a built cachectl
+		// needs no source tree.
 		exe, err := os.Executable()
 		if err != nil {
-			return fmt.Errorf("run: finding this binary to start the function: %w", err)
+			return fmt.Errorf("run: finding this binary to start the function or worker: %w", err)
 		}
-		cfg.FunctionBin, cfg.FunctionArgs = exe, []string{"function"}
+		if cfg.FunctionBin == "" {
+			cfg.FunctionBin, cfg.FunctionArgs = exe, []string{"function"}
+		}
+		if cfg.WorkerBin == "" {
+			cfg.WorkerBin, cfg.WorkerArgs = exe, []string{"worker"}
+		}
 	}
 	f, err := changegen.ParseFormat(*format)
 	if err != nil {

@@ -1,73 +1,23 @@
-// Command cmd is the cloudsql-cache worker (package worker): configured from
-// the environment (worker.FromEnv; DELIVERY=pull for Pub/Sub streaming
-// pull), it applies the change stream to the cache until SIGTERM or SIGINT,
-// then drains and exits. It prints "worker listening on ADDR" once
-// /metrics and /healthz are served.
-//
-// PPROF_ADDR, when set (a loopback address such as 127.0.0.1:6060), also
-// serves net/http/pprof there, never on PORT, for profiling under load
-// (make bench -pull-cpuprofile uses it).
+// Command cmd is the worker's container entry point: it runs the worker
+// (package serve says how) until SIGINT or SIGTERM, then drains and exits.
 package main
 
 import (
 	"context"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
-	"net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
-	"github.com/redis/go-redis/v9"
-
-	"github.com/cloudsql-cache/cloudsql-cache/internal/svcenv"
-	"github.com/cloudsql-cache/cloudsql-cache/worker"
+	"github.com/cloudsql-cache/cloudsql-cache/worker/serve"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	err := serve.Run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "cloudsql-cache worker:", err)
 		os.Exit(1)
 	}
-}
-
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) > 0 {
-		return fmt.Errorf("no arguments expected (configure with environment variables), got %q", args)
-	}
-	// go-redis has one logger for the whole process (redis.SetLogger), not
-	// one per client, and by default it writes plain-text lines to stderr
-	// among our JSON ones. It is set here, once, by the code that owns the
-	// process and its stdout, rather than by a library constructor that
-	// would change a global behind its caller's back.
-	redis.SetLogger(svcenv.RedisLogger{Log: svcenv.NewLogger(stdout)})
-	cfg, err := worker.FromEnv(getenv)
-	if err != nil {
-		return err
-	}
-	w, err := worker.New(ctx, cfg, stdout)
-	if err != nil {
-		return err
-	}
-	if addr := getenv("PPROF_ADDR"); addr != "" {
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			return fmt.Errorf("PPROF_ADDR: %w", err)
-		}
-		mux := http.NewServeMux()
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		go func() { _ = srv.Serve(ln) }()
-		defer srv.Close() // not graceful: a running profile would hold the exit
-		fmt.Fprintf(stderr, "worker serving net/http/pprof on http://%s/debug/pprof/\n", ln.Addr())
-	}
-	fmt.Fprintf(stderr, "worker listening on %s\n", w.Addr())
-	return w.Run(ctx)
 }

@@ -1,4 +1,4 @@
-package main
+package serve
 
 import (
 	"context"
@@ -45,7 +45,7 @@ func TestKafkaEndToEnd(t *testing.T) {
 	ctx := context.Background()
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- run(runCtx, nil, func(k string) string { return env[k] }, stdout, stderr) }()
+	go func() { done <- Run(runCtx, nil, func(k string) string { return env[k] }, stdout, stderr) }()
 	t.Cleanup(cancel)
 	var addr string
 	eventually(t, "the listening line", func() bool {

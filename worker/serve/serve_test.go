@@ -1,4 +1,4 @@
-package main
+package serve
 
 import (
 	"context"
@@ -91,7 +91,7 @@ func TestPullEndToEnd(t *testing.T) {
 	stdout, stderr := &testlog.Buffer{}, &testlog.Buffer{}
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- run(runCtx, nil, func(k string) string { return env[k] }, stdout, stderr) }()
+	go func() { done <- Run(runCtx, nil, func(k string) string { return env[k] }, stdout, stderr) }()
 	t.Cleanup(cancel)
 	var addr string
 	eventually(t, "the listening line", func() bool {
@@ -178,11 +178,11 @@ func TestBadConfigurationNamesTheSetting(t *testing.T) {
 			k, v, _ := cut(kv)
 			vars[k] = v
 		}
-		err := run(context.Background(), nil, func(k string) string { return vars[k] }, io.Discard, io.Discard)
+		err := Run(context.Background(), nil, func(k string) string { return vars[k] }, io.Discard, io.Discard)
 		require.Error(t, err, env)
 		assert.Contains(t, err.Error(), want+":", env)
 	}
-	assert.ErrorContains(t, run(context.Background(), []string{"x"}, func(string) string { return "" }, io.Discard, io.Discard),
+	assert.ErrorContains(t, Run(context.Background(), []string{"x"}, func(string) string { return "" }, io.Discard, io.Discard),
 		"no arguments")
 }
 
@@ -220,7 +220,7 @@ func TestCacheNotAnsweringAtStartThenReady(t *testing.T) {
 	stdout, stderr := &testlog.Buffer{}, &testlog.Buffer{}
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- run(runCtx, nil, func(k string) string { return env[k] }, stdout, stderr) }()
+	go func() { done <- Run(runCtx, nil, func(k string) string { return env[k] }, stdout, stderr) }()
 	t.Cleanup(func() {
 		cancel()
 		<-done
