@@ -11,7 +11,8 @@ import (
 
 // ConfigFromEnv reads the worker's Kafka variables (DESIGN "Worker
 // configuration"): KAFKA_BROKERS, KAFKA_TOPICS or KAFKA_TOPIC_REGEX,
-// KAFKA_GROUP, KAFKA_MAX_BATCH, KAFKA_COMMIT_INTERVAL, and the security
+// KAFKA_GROUP, KAFKA_MAX_BATCH, KAFKA_COMMIT_INTERVAL,
+// KAFKA_SESSION_TIMEOUT, and the security
 // ones (SecurityFromEnv).
 // The DLQ topic (KAFKA_DLQ_TOPIC) is the caller's: it picks the parker.
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
@@ -48,6 +49,15 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 			return cfg, fmt.Errorf("KAFKA_COMMIT_INTERVAL: %q is not a duration of at least %s (such as 1s)", v, MinCommitInterval)
 		}
 		cfg.CommitInterval = d
+	}
+	if v := getenv("KAFKA_SESSION_TIMEOUT"); v != "" {
+		// The broker bounds it too (group.min/max.session.timeout.ms,
+		// 6 s and 30 min by default) and refuses the join outside them.
+		d, err := time.ParseDuration(v)
+		if err != nil || d < MinSessionTimeout {
+			return cfg, fmt.Errorf("KAFKA_SESSION_TIMEOUT: %q is not a duration of at least %s (such as 10s)", v, MinSessionTimeout)
+		}
+		cfg.SessionTimeout = d
 	}
 	if err := cfg.Security.validate(); err != nil {
 		return cfg, err

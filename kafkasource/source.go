@@ -7,6 +7,9 @@
 //     finished (applied, stale, ignored or parked), never past an unfinished
 //     one, so a crash at any moment redelivers from the first unfinished
 //     record (versions make the redelivered duplicates harmless);
+//   - and only once the effects of those records are durable (Config.Durable:
+//     the store writes its checkpoint first), since a committed record is
+//     never delivered again to finish what it left unwritten;
 //   - records the core could not apply (Retry: cache down, timeouts) are
 //     retried with exponential backoff, without fetching further, until they
 //     finish, the partition is revoked, or the source stops;
@@ -52,6 +55,9 @@ const (
 	DefaultCommitInterval = time.Second
 	// MinCommitInterval is the shortest CommitInterval franz-go accepts.
 	MinCommitInterval = 100 * time.Millisecond
+	// MinSessionTimeout is the shortest SessionTimeout ConfigFromEnv
+	// accepts: a third of it is the heartbeat interval.
+	MinSessionTimeout = 300 * time.Millisecond
 )
 
 // Config configures a Source. Brokers and Topics or TopicRegex are required.
@@ -74,6 +80,16 @@ type Config struct {
 	// CommitInterval is how often finished offsets are committed in the
 	// background (they are also committed on revoke and on stop).
 	CommitInterval time.Duration
+	// Durable, when set, makes the effects of every record the core has
+	// finished so far durable (the store writes its checkpoint now); it is
+	// called before offsets are committed, and an error holds the commit
+	// back until a later call succeeds.
+	Durable func(ctx context.Context) error
+	// SessionTimeout is the group session timeout: how long the group
+	// waits for a member that stopped heartbeating (killed, partitioned)
+	// before its partitions move; default franz-go's 45 s. The heartbeat
+	// interval is a third of it, at most franz-go's 3 s.
+	SessionTimeout time.Duration
 	// Security is TLS and SASL; New turns it into client options (for
 	// oauthbearer it finds the Google credentials then).
 	Security Security
@@ -99,6 +115,13 @@ type Source struct {
 	procMu sync.Mutex
 	cur    *batch
 	owned  map[topicPartition]bool
+
+	// markMu guards unmarked, the finished records not yet marked for
+	// commit: they are marked only after durable succeeds (markDurable).
+	markMu   sync.Mutex
+	unmarked []*kgo.Record
+	durable  func(ctx context.Context) error
+	every    time.Duration // how often markDurable and a commit run
 
 	lagMu sync.Mutex
 	lag   map[topicPartition]*partitionLag // protected by lagMu
@@ -135,6 +158,7 @@ func New(cfg Config) (*Source, error) {
 		maxBack:  cfg.MaxBackoff,
 		owned:    make(map[topicPartition]bool),
 		lag:      make(map[topicPartition]*partitionLag),
+		durable:  cfg.Durable,
 	}
 	s.connected.Store(true)
 	if s.log == nil {
@@ -157,6 +181,7 @@ func New(cfg Config) (*Source, error) {
 	if commitEvery <= 0 {
 		commitEvery = DefaultCommitInterval
 	}
+	s.every = commitEvery
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(cfg.Brokers...),
 		kgo.ConsumerGroup(group),
@@ -170,6 +195,10 @@ func New(cfg Config) (*Source, error) {
 		kgo.OnPartitionsAssigned(s.onAssigned),
 		kgo.OnPartitionsRevoked(s.onRevoked),
 		kgo.OnPartitionsLost(s.onLost),
+	}
+	if cfg.SessionTimeout > 0 {
+		opts = append(opts, kgo.SessionTimeout(cfg.SessionTimeout),
+			kgo.HeartbeatInterval(min(3*time.Second, cfg.SessionTimeout/3)))
 	}
 	switch {
 	case cfg.TopicRegex != "":
@@ -220,6 +249,10 @@ func (s *Source) Run(ctx context.Context, p Processor) error {
 	defer cancelWork()
 	stopDrain := context.AfterFunc(ctx, func() { time.AfterFunc(DrainTimeout, cancelWork) })
 	defer stopDrain()
+	loopCtx, stopLoop := context.WithCancel(ctx)
+	committerDone := make(chan struct{})
+	go s.commitLoop(loopCtx, committerDone)
+	defer func() { stopLoop(); <-committerDone }()
 	var fetchErrs int
 	for {
 		fs := s.cl.PollRecords(ctx, s.maxBatch)
@@ -260,10 +293,70 @@ func (s *Source) Connected() bool { return s.connected.Load() }
 func (s *Source) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := s.cl.CommitMarkedOffsets(ctx); err != nil {
+	if err := s.commit(ctx); err != nil {
 		s.log.Warn("kafka commit on stop failed", "err", err.Error())
 	}
 	s.cl.Close()
+}
+
+// commitLoop commits every CommitInterval until ctx ends (Run's own
+// deferred close commits last). franz-go's autocommit loop, which commits
+// whatever is marked, finds nothing new after it.
+func (s *Source) commitLoop(ctx context.Context, done chan<- struct{}) {
+	defer close(done)
+	t := time.NewTicker(s.every)
+	defer t.Stop()
+	var failures int
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		err := s.commit(ctx)
+		if err == nil || ctx.Err() != nil {
+			failures = 0
+			continue
+		}
+		// One line per failure episode (the cache down for a while).
+		if failures++; failures == 1 || failures%100 == 0 {
+			s.log.Warn("kafka commit failed", "err", err.Error(), "failures", failures)
+		}
+	}
+}
+
+// commit makes the finished records durable, marks them and commits the
+// marked offsets.
+func (s *Source) commit(ctx context.Context) error {
+	if err := s.markDurable(ctx); err != nil {
+		return err
+	}
+	if err := s.cl.CommitMarkedOffsets(ctx); err != nil {
+		s.stats.commitErrors.Add(1)
+		return err
+	}
+	return nil
+}
+
+// markDurable calls durable, then marks for commit the records that were
+// finished before it was called. A failure keeps them unmarked (and
+// counts as a commit error): their offsets wait for the next success.
+func (s *Source) markDurable(ctx context.Context) error {
+	s.markMu.Lock()
+	defer s.markMu.Unlock()
+	if len(s.unmarked) == 0 {
+		return nil
+	}
+	if s.durable != nil {
+		if err := s.durable(ctx); err != nil {
+			s.stats.commitErrors.Add(1)
+			return fmt.Errorf("effects not durable, offsets not committed: %w", err)
+		}
+	}
+	s.cl.MarkCommitRecords(s.unmarked...)
+	clear(s.unmarked)
+	s.unmarked = s.unmarked[:0]
+	return nil
 }
 
 // runBatch works one polled batch until every record is finished, or the
@@ -335,14 +428,17 @@ func (s *Source) newBatch(recs []*kgo.Record) *batch {
 	return b
 }
 
-// markFinished marks, per partition, the last record of the batch's leading
-// run of finished records for commit. Called with procMu held.
+// markFinished queues, per partition, the last record of the batch's
+// leading run of finished records to be marked for commit (markDurable).
+// Called with procMu held.
 func (s *Source) markFinished(b *batch) {
 	marks := b.finishedHeads()
 	if len(marks) == 0 {
 		return
 	}
-	s.cl.MarkCommitRecords(marks...)
+	s.markMu.Lock()
+	s.unmarked = append(s.unmarked, marks...)
+	s.markMu.Unlock()
 	s.lagMu.Lock()
 	for _, r := range marks {
 		pl := s.lagOf(topicPartition{r.Topic, r.Partition})
@@ -368,8 +464,7 @@ func (s *Source) onAssigned(ctx context.Context, _ *kgo.Client, assigned map[str
 // commits what they finished before the partitions move on.
 func (s *Source) onRevoked(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {
 	abandoned := s.release(revoked)
-	if err := cl.CommitMarkedOffsets(ctx); err != nil {
-		s.stats.commitErrors.Add(1)
+	if err := s.commit(ctx); err != nil {
 		s.log.WarnContext(ctx, "kafka commit on revoke failed", "err", err.Error())
 	}
 	if n := countPartitions(revoked); n > 0 {

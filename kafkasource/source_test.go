@@ -2,6 +2,7 @@ package kafkasource
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -223,4 +224,58 @@ func TestStopAbandonsUnfinished(t *testing.T) {
 	assert.EqualValues(t, 1, committed(t, prod, "g4", topic, 0))
 	assert.NotZero(t, src.Stats().Abandoned)
 	_ = context.Background
+}
+
+// Offsets are committed only behind a successful Durable call made after
+// their records finished: while Durable fails (the cache cannot write its
+// checkpoint) nothing is committed, however often the commit comes round,
+// and once it succeeds every finished record is.
+func TestCommitWaitsForDurable(t *testing.T) {
+	const topic = "srv.db.durable"
+	fk := newFakeKafka(t, 1, topic)
+	prod := fk.client(t)
+	produce(t, prod, topic, 0, values(5)...)
+	proc := newScripted(func(pipeline.Message) pipeline.Verdict { return pipeline.Ack })
+
+	var (
+		mu       sync.Mutex
+		failing  = true
+		calls    int
+		durableN int // records finished when Durable last succeeded
+	)
+	fk.mu.Lock()
+	fk.check = func(topic string, p int32, off int64) {
+		mu.Lock()
+		defer mu.Unlock()
+		if off > int64(durableN) {
+			t.Errorf("offset %d committed; Durable succeeded with %d records finished", off, durableN)
+		}
+	}
+	fk.mu.Unlock()
+	durable := func(context.Context) error {
+		n := 0
+		for o := range int64(5) {
+			if proc.isFinished(id(topic, 0, o)) {
+				n++
+			}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		if failing {
+			return errors.New("cache down")
+		}
+		durableN = n
+		return nil
+	}
+	src, _ := startSource(t, Config{Brokers: fk.addrs, Topics: []string{topic}, Group: "g5", Durable: durable}, proc)
+	require.Eventually(t, func() bool { return proc.isFinished(id(topic, 0, 4)) }, waitFor, time.Millisecond)
+	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return calls >= 3 }, waitFor, time.Millisecond)
+	assert.EqualValues(t, -1, committed(t, prod, "g5", topic, 0), "nothing committed while Durable fails")
+	assert.Positive(t, src.Stats().CommitErrors)
+
+	mu.Lock()
+	failing = false
+	mu.Unlock()
+	require.Eventually(t, func() bool { return committed(t, prod, "g5", topic, 0) == 5 }, waitFor, 5*time.Millisecond)
 }

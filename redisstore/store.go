@@ -354,6 +354,12 @@ func (s *Store) Close(ctx context.Context) error {
 	return s.maybeCheckpoint(ctx, true)
 }
 
+// FlushCheckpoint writes now the checkpoint of every change applied so far
+// (waiting for a write in progress), so a transport that acknowledges in
+// bulk (Kafka's offset commits) can make it durable first; nil when
+// written or when there was nothing new.
+func (s *Store) FlushCheckpoint(ctx context.Context) error { return s.maybeCheckpoint(ctx, true) }
+
 // Stats returns the counters.
 func (s *Store) Stats() Stats {
 	return Stats{

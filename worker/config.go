@@ -109,6 +109,8 @@ type PullConfig struct {
 //	KAFKA_TOPIC_REGEX     a regular expression every consumed topic's whole name matches
 //	KAFKA_GROUP           consumer group, default cloudsql-cache
 //	KAFKA_MAX_BATCH       records per core call, default 1000
+//	KAFKA_COMMIT_INTERVAL how often offsets are committed (the checkpoint written first), default 1s, at least 100ms
+//	KAFKA_SESSION_TIMEOUT how long the group waits for a silent member before moving its partitions, default 45s
 //	KAFKA_TLS             1: TLS (Managed Kafka); KAFKA_CA_CERT: PEM file of a private CA
 //	KAFKA_SASL            none (default) | plain (KAFKA_USER, KAFKA_PASSWORD) | oauthbearer (Google credentials)
 //	KAFKA_DLQ_TOPIC       park rejected messages in this Kafka topic

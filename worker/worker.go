@@ -35,6 +35,9 @@ type backend interface {
 	Ping(ctx context.Context) error
 	// WritePrometheus writes the store's counters for /metrics.
 	WritePrometheus(w io.Writer) error
+	// FlushCheckpoint writes the checkpoint of every change applied so far
+	// now: the Kafka transport calls it before committing offsets.
+	FlushCheckpoint(ctx context.Context) error
 	// Close finishes queued work, flushes the checkpoint and releases the
 	// connections.
 	Close(ctx context.Context) error
@@ -132,6 +135,9 @@ func New(ctx context.Context, cfg Config, stdout io.Writer, opts ...Option) (w *
 	if cfg.Delivery == DeliveryKafka {
 		kc := cfg.Kafka.Source
 		kc.Logger = w.log
+		// A committed record is never delivered again: the checkpoint its
+		// change moved must be written before its offset is committed.
+		kc.Durable = w.store.FlushCheckpoint
 		if kafka, err = kafkasource.New(kc); err != nil {
 			return nil, fmt.Errorf("KAFKA_BROKERS: %w", err)
 		}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,7 +15,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/cloudsql-cache/cloudsql-cache/cdc"
+	"github.com/cloudsql-cache/cloudsql-cache/debezium"
 	"github.com/cloudsql-cache/cloudsql-cache/internal/testlog"
 	"github.com/cloudsql-cache/cloudsql-cache/internal/testprom"
 	"github.com/cloudsql-cache/cloudsql-cache/internal/testredis"
@@ -120,4 +124,100 @@ func TestKafkaEndToEnd(t *testing.T) {
 	require.NoError(t, fs.Err())
 	require.Len(t, fs.Records(), 1)
 	assert.Equal(t, "junk", string(fs.Records()[0].Value))
+}
+
+// TestKafkaCommitsOnlyDurableWork checks, at every offset commit the broker
+// receives, that the checkpoint stored in Redis already covers every record
+// the commit passes: a crash right after the commit then leaves nothing of
+// the committed records' effects (the checkpoint included) unwritten, since
+// they are never delivered again. Two waves, so the second is applied
+// within a second of the first checkpoint write (the store writes it at
+// most once a second on its own).
+func TestKafkaCommitsOnlyDurableWork(t *testing.T) {
+	rdb, prefix := testredis.Shared(t)
+	const topic = "dbserver1.inventory.customers"
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, topic),
+		kfake.GroupMinSessionTimeout(100*time.Millisecond))
+	require.NoError(t, err)
+	t.Cleanup(c.Close)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
+	require.NoError(t, err)
+	t.Cleanup(cl.Close)
+	ctx := context.Background()
+	adm := kadm.NewClient(cl)
+	td, err := adm.ListTopics(ctx, topic)
+	require.NoError(t, err)
+	topicID := td[topic].ID
+
+	dec := debezium.NewDecoder(cdc.DefaultConfig())
+	var (
+		mu         sync.Mutex
+		versions   []cdc.Version // versions[off]: the change of the record at offset off
+		commits    int
+		violations []string
+	)
+	c.KeepControl()
+	c.ControlKey(kmsg.OffsetCommit.Int16(), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		stored, _ := rdb.HGet(ctx, redisstore.CheckpointKey(prefix), "dbserver1").Result()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, tp := range req.(*kmsg.OffsetCommitRequest).Topics {
+			if tp.Topic != topic && tp.TopicID != topicID {
+				continue
+			}
+			for _, p := range tp.Partitions {
+				if p.Offset <= 0 {
+					continue
+				}
+				commits++
+				if need := versions[p.Offset-1]; cdc.Version(stored) < need {
+					violations = append(violations, fmt.Sprintf("offset %d committed with the checkpoint at %q, below %q",
+						p.Offset, stored, need))
+				}
+			}
+		}
+		return nil, nil, false
+	})
+
+	env := map[string]string{"DELIVERY": "kafka", "PORT": "0", "REDIS_URL": "redis://" + testredis.SharedAddr + "/0",
+		"CACHE_PREFIX": prefix, "SUMMARY_INTERVAL": "1h", "KAFKA_BROKERS": strings.Join(c.ListenAddrs(), ","),
+		"KAFKA_TOPICS": topic, "KAFKA_GROUP": "durable", "KAFKA_COMMIT_INTERVAL": "100ms"}
+	stdout, stderr := &testlog.Buffer{}, &testlog.Buffer{}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- run(runCtx, nil, func(k string) string { return env[k] }, stdout, stderr) }()
+	t.Cleanup(cancel)
+
+	committedAt := func(n int64) func() bool {
+		return func() bool {
+			offs, err := adm.FetchOffsets(ctx, "durable")
+			if err != nil {
+				return false
+			}
+			o, ok := offs.Lookup(topic, 0)
+			return ok && o.At == n
+		}
+	}
+	const wave = 20
+	for w := range 2 {
+		var recs []*kgo.Record
+		mu.Lock()
+		for i := range wave {
+			n := w*wave + i
+			v, k := event(n, int64(1000+n)), fmt.Appendf(nil, `{"id":%d}`, n)
+			ch, err := dec.Decode(v, k)
+			require.NoError(t, err)
+			versions = append(versions, ch.Version)
+			recs = append(recs, &kgo.Record{Topic: topic, Key: k, Value: v})
+		}
+		mu.Unlock()
+		require.NoError(t, cl.ProduceSync(ctx, recs...).FirstErr())
+		eventually(t, fmt.Sprintf("wave %d committed", w+1), committedAt(int64((w+1)*wave)))
+	}
+	cancel()
+	require.NoError(t, <-done)
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Positive(t, commits)
+	assert.Empty(t, violations, "offsets committed before the checkpoint covering them was written")
 }
