@@ -267,8 +267,10 @@ func (s *Service) Mux() *http.ServeMux {
 			err = s.store.writeMetrics(w)
 		}
 		if err == nil {
-			err = writeCounters(w, []counter{{"cdc_push_shed_total",
-				"Pushes answered 503 because the pushes in flight held the memory budget.", int64(s.handler.Shed())}})
+			p := metrics.NewPromWriter(w)
+			p.Family("cdc_push_shed_total", "counter", "Pushes answered 503 because the pushes in flight held the memory budget.")
+			p.Counter("cdc_push_shed_total", uint64(s.handler.Shed()))
+			err = p.Flush()
 		}
 		if err != nil {
 			s.log.WarnContext(r.Context(), "writing /metrics failed", "err", err.Error())
@@ -292,48 +294,12 @@ type cacheStore interface {
 
 type redisStore struct{ *redisstore.Store }
 
-func (r redisStore) writeMetrics(w io.Writer) error {
-	st := r.Stats()
-	return writeCounters(w, []counter{
-		{"cdc_apply_calls_total", "Apply script calls (Redis commands) that carried pushed changes.", st.ApplyPipelines},
-		{"cdc_apply_call_changes_total", "Changes those calls carried; divided by cdc_apply_calls_total, the batch size.", st.ApplyCalls},
-		{"cdc_restore_warnings_total", restoreHelp, st.RestoreWarnings},
-		{"cdc_truncate_errors_total", "Truncates abandoned after retries.", st.TruncateErrors},
-		{"cdc_checkpoint_errors_total", checkpointHelp, st.CheckpointErrors},
-	})
-}
+func (r redisStore) writeMetrics(w io.Writer) error { return svcenv.WriteStoreMetrics(w, r.Stats()) }
 
 type memcacheStore struct{ *memcachestore.Store }
 
 func (m memcacheStore) writeMetrics(w io.Writer) error {
-	st := m.Stats()
-	return writeCounters(w, []counter{
-		{"cdc_apply_calls_total", "Read-then-write rounds (one pipelined round trip of reads and one of writes per node) that carried changes.", st.ApplyPipelines},
-		{"cdc_apply_call_changes_total", "Changes those rounds carried; divided by cdc_apply_calls_total, the batch size.", st.ApplyCalls},
-		{"cdc_restore_warnings_total", restoreHelp, st.RestoreWarnings},
-		{"cdc_cas_races_total", "Compare-and-swap writes that lost to another writer and were read again.", st.Races},
-		{"cdc_cas_exhausted_total", "Changes that lost every compare-and-swap attempt (retried by redelivery).", st.Exhausted},
-		{"cdc_checkpoint_errors_total", checkpointHelp, st.CheckpointErrors},
-	})
-}
-
-const (
-	restoreHelp    = "Changes far below the checkpoint from another MySQL server_id: a restored database or a repointed Debezium."
-	checkpointHelp = "Failed checkpoint writes (each is retried)."
-)
-
-type counter struct {
-	name, help string
-	v          int64
-}
-
-func writeCounters(w io.Writer, cs []counter) error {
-	p := metrics.NewPromWriter(w)
-	for _, c := range cs {
-		p.Family(c.name, "counter", c.help)
-		p.Counter(c.name, uint64(c.v))
-	}
-	return p.Flush()
+	return svcenv.WriteMemcacheStoreMetrics(w, m.Stats())
 }
 
 // parseAddrs reads MEMCACHE_ADDRS.

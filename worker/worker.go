@@ -20,6 +20,7 @@ import (
 	"github.com/cloudsql-cache/cloudsql-cache/debezium"
 	"github.com/cloudsql-cache/cloudsql-cache/internal/svcenv"
 	"github.com/cloudsql-cache/cloudsql-cache/kafkasource"
+	"github.com/cloudsql-cache/cloudsql-cache/memcachestore"
 	"github.com/cloudsql-cache/cloudsql-cache/metrics"
 	"github.com/cloudsql-cache/cloudsql-cache/pipeline"
 	"github.com/cloudsql-cache/cloudsql-cache/pubsubpark"
@@ -115,9 +116,17 @@ func New(ctx context.Context, cfg Config, stdout io.Writer, opts ...Option) (w *
 		parker = redisstore.NewRedisParker(client, cfg.Cache.Prefix)
 		w.check.Problem = func(err error) string { return svcenv.RedisProblem(cfg.Redis, err) }
 	case BackendMemcached:
-		// Engineer "memcache": build the memcachestore backend (and its
-		// parker: the reject topic) here.
-		return nil, fmt.Errorf("CACHE_BACKEND: %s is not built into this worker yet", cfg.Backend)
+		client, err := memcachestore.NewClient(cfg.MemcacheAddrs, memcachestore.ClientOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("MEMCACHE_ADDRS: %w", err)
+		}
+		w.closers = append(w.closers, client.Close)
+		w.store = &memcacheBackend{Store: memcachestore.New(client, cfg.Cache, memcachestore.Options{Logger: w.log}), client: client}
+		w.check.Problem = svcenv.MemcacheProblem
+		// The parker is chosen below (the reject topic or the DLQ topic),
+		// else NoParker; and there is no column registry (it is kept in
+		// Redis), as in the push function.
+		w.log.Warn("CACHE_BACKEND=memcached: no column registry (it is kept in Redis); compact messages need key: and types: in CACHE_CONFIG")
 	default:
 		return nil, fmt.Errorf("CACHE_BACKEND: %q unknown", cfg.Backend)
 	}
@@ -145,6 +154,14 @@ func New(ctx context.Context, cfg Config, stdout io.Writer, opts ...Option) (w *
 		if cfg.Kafka.DLQTopic != "" {
 			parker = kafkasource.NewDLQParker(kafka.Client(), cfg.Kafka.DLQTopic)
 		}
+	}
+	if parker == nil {
+		// Only memcached gets here: it has no stream to park in. Refusing
+		// keeps a rejected message unacknowledged (redelivered, and in the
+		// end the subscription's dead-letter topic takes it) instead of
+		// acknowledging it into nowhere.
+		parker = memcachestore.NoParker{}
+		w.log.Warn("CACHE_BACKEND=memcached without REJECT_TOPIC or KAFKA_DLQ_TOPIC: memcached has no stream to park rejected messages in, so they are not acknowledged and are redelivered until the subscription's dead-letter policy takes them (Kafka: the partition waits on them); set REJECT_TOPIC or KAFKA_DLQ_TOPIC to park them")
 	}
 	w.check.Ping = w.store.Ping
 	w.core = pipeline.New(pipeline.Config{Decoder: dec, Store: w.store,
@@ -300,4 +317,16 @@ func (b *redisBackend) Ping(ctx context.Context) error { return b.client.Ping(ct
 
 func (b *redisBackend) WritePrometheus(w io.Writer) error {
 	return svcenv.WriteStoreMetrics(w, b.Stats())
+}
+
+// memcacheBackend is the memcached store as a worker backend.
+type memcacheBackend struct {
+	*memcachestore.Store
+	client *memcachestore.Client
+}
+
+func (b *memcacheBackend) Ping(ctx context.Context) error { return b.client.Ping(ctx) }
+
+func (b *memcacheBackend) WritePrometheus(w io.Writer) error {
+	return svcenv.WriteMemcacheStoreMetrics(w, b.Stats())
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cloudsql-cache/cloudsql-cache/internal/pubsubfake"
+	"github.com/cloudsql-cache/cloudsql-cache/internal/testmemcache"
 	"github.com/cloudsql-cache/cloudsql-cache/internal/testredis"
 	"github.com/cloudsql-cache/cloudsql-cache/worker"
 )
@@ -58,4 +59,36 @@ func TestNewFailsCleanly(t *testing.T) {
 	require.NoError(t, err)
 	_, err = worker.New(context.Background(), cfg, io.Discard)
 	assert.Error(t, err)
+}
+
+// With CACHE_BACKEND=memcached, /healthz pings the memcached nodes: a node
+// that does not answer is a 503 naming MEMCACHE_ADDRS, and one that answers
+// again clears it.
+func TestHealthzPingsMemcached(t *testing.T) {
+	fake, err := pubsubfake.Start("127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { fake.Close() })
+	mc := testmemcache.Start(t)
+	env := map[string]string{"DELIVERY": "pull", "PORT": "0", "CACHE_BACKEND": "memcached", "MEMCACHE_ADDRS": mc.Addr(),
+		"PUBSUB_EMULATOR_HOST": fake.Addr, "PUBSUB_SUBSCRIPTIONS": "projects/p/subscriptions/s"}
+	cfg, err := worker.FromEnv(func(k string) string { return env[k] })
+	require.NoError(t, err)
+	w, err := worker.New(context.Background(), cfg, io.Discard)
+	require.NoError(t, err)
+	health := func() (int, string) {
+		rec := httptest.NewRecorder()
+		w.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/healthz", nil))
+		return rec.Code, rec.Body.String()
+	}
+	code, body := health()
+	assert.Equal(t, http.StatusServiceUnavailable, code)
+	assert.Contains(t, body, "queue not connected", "memcached answers: only the queue is missing")
+	mc.Kill()
+	code, body = health()
+	assert.Equal(t, http.StatusServiceUnavailable, code)
+	assert.Contains(t, body, "cache not answering: MEMCACHE_ADDRS: ")
+	assert.Contains(t, body, mc.Addr())
+	mc.Restart()
+	_, body = health()
+	assert.NotContains(t, body, "cache not answering")
 }

@@ -22,6 +22,7 @@ import (
 	"google.golang.org/genproto/googleapis/api/monitoredres"
 
 	"github.com/cloudsql-cache/cloudsql-cache/cdc"
+	"github.com/cloudsql-cache/cloudsql-cache/memcachestore"
 	"github.com/cloudsql-cache/cloudsql-cache/metrics"
 	"github.com/cloudsql-cache/cloudsql-cache/redisstore"
 )
@@ -154,17 +155,41 @@ func SummaryLog(ctx context.Context, project string, w io.Writer) (*logging.Clie
 // text format: how well the apply path batches, and the faults that
 // otherwise reach only the logs.
 func WriteStoreMetrics(w io.Writer, st redisstore.Stats) error {
-	p := metrics.NewPromWriter(w)
-	for _, c := range []struct {
-		name, help string
-		v          int64
-	}{
+	return writeCounters(w, []counter{
 		{"cdc_apply_calls_total", "Apply script calls (Redis commands) that carried changes.", st.ApplyPipelines},
 		{"cdc_apply_call_changes_total", "Changes those calls carried; divided by cdc_apply_calls_total, the batch size.", st.ApplyCalls},
-		{"cdc_restore_warnings_total", "Changes far below the checkpoint from another MySQL server_id: a restored database or a repointed Debezium.", st.RestoreWarnings},
+		{"cdc_restore_warnings_total", restoreHelp, st.RestoreWarnings},
 		{"cdc_truncate_errors_total", "Truncates abandoned after retries.", st.TruncateErrors},
-		{"cdc_checkpoint_errors_total", "Failed checkpoint writes (each is retried).", st.CheckpointErrors},
-	} {
+		{"cdc_checkpoint_errors_total", checkpointHelp, st.CheckpointErrors},
+	})
+}
+
+// WriteMemcacheStoreMetrics is WriteStoreMetrics for the memcached store,
+// whose compare-and-swap races take the place of the truncate errors.
+func WriteMemcacheStoreMetrics(w io.Writer, st memcachestore.Stats) error {
+	return writeCounters(w, []counter{
+		{"cdc_apply_calls_total", "Read-then-write rounds (one pipelined round trip of reads and one of writes per node) that carried changes.", st.ApplyPipelines},
+		{"cdc_apply_call_changes_total", "Changes those rounds carried; divided by cdc_apply_calls_total, the batch size.", st.ApplyCalls},
+		{"cdc_restore_warnings_total", restoreHelp, st.RestoreWarnings},
+		{"cdc_cas_races_total", "Compare-and-swap writes that lost to another writer and were read again.", st.Races},
+		{"cdc_cas_exhausted_total", "Changes that lost every compare-and-swap attempt (retried by redelivery).", st.Exhausted},
+		{"cdc_checkpoint_errors_total", checkpointHelp, st.CheckpointErrors},
+	})
+}
+
+const (
+	restoreHelp    = "Changes far below the checkpoint from another MySQL server_id: a restored database or a repointed Debezium."
+	checkpointHelp = "Failed checkpoint writes (each is retried)."
+)
+
+type counter struct {
+	name, help string
+	v          int64
+}
+
+func writeCounters(w io.Writer, cs []counter) error {
+	p := metrics.NewPromWriter(w)
+	for _, c := range cs {
 		p.Family(c.name, "counter", c.help)
 		p.Counter(c.name, uint64(c.v))
 	}
