@@ -185,7 +185,7 @@ func TestKafkaCommitsOnlyDurableWork(t *testing.T) {
 	stdout, stderr := &testlog.Buffer{}, &testlog.Buffer{}
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- run(runCtx, nil, func(k string) string { return env[k] }, stdout, stderr) }()
+	go func() { done <- Run(runCtx, nil, func(k string) string { return env[k] }, stdout, stderr) }()
 	t.Cleanup(cancel)
 
 	committedAt := func(n int64) func() bool {
