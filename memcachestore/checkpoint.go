@@ -102,6 +102,12 @@ func (s *Store) observe(ctx context.Context, changes []cdc.Change) {
 	s.ck.Observe(changes, s.opts.Now())
 }
 
+// FlushCheckpoint writes now the checkpoint of every change applied so far
+// (waiting for a write in progress), so a transport that acknowledges in
+// bulk (Kafka's offset commits) can make it durable first; nil when
+// written or when there was nothing new.
+func (s *Store) FlushCheckpoint(ctx context.Context) error { return s.maybeCheckpoint(ctx, true) }
+
 // maybeCheckpoint merges every server's news into the checkpoint item, if
 // the last write is at least CheckpointEvery old (or force): read, raise
 // (never lower) each server's position, compare-and-swap, again on a lost

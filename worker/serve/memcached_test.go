@@ -1,4 +1,4 @@
-package main
+package serve
 
 import (
 	"context"
@@ -38,7 +38,7 @@ func startRun(t *testing.T, env map[string]string) (base string, stdout *testlog
 	stdout, stderr := &testlog.Buffer{}, &testlog.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, nil, func(k string) string { return env[k] }, stdout, stderr) }()
+	go func() { done <- Run(ctx, nil, func(k string) string { return env[k] }, stdout, stderr) }()
 	stopped := false
 	stop = func() error {
 		t.Helper()
