@@ -4,6 +4,9 @@ PORT ?= 8080
 # make run's cache: DB 15 of the local Redis, kept for local runs (the run deletes its prefix's keys
 # there first). Not $REDIS_URL, which may name a Redis that holds other data.
 RUN_REDIS ?= redis://127.0.0.1:6379/15
+# make run's MySQL: the run creates its tables in database `localrun` there and syncs the column
+# registry from them (as `cachectl schema sync` does in the cloud); empty types from the config.
+RUN_MYSQL ?= root@tcp(127.0.0.1:3306)/
 
 .PHONY: test run services vet fuzz bench bench-go lint tf-test
 
@@ -13,14 +16,15 @@ test: services
 	$(GO) test -race -count=1 ./...
 
 ## run: stream generated Debezium changes end to end (generator -> in-process Pub/Sub -> push
-## bridge -> the push function -> Redis DB 15, prefix local:) with a live progress line; Ctrl-C
+## bridge -> the push function -> Redis DB 15, prefix local:) with a live progress line, typed by
+## the column registry synced from the run's tables in the local MariaDB (RUN_MYSQL); Ctrl-C
 ## stops publishing, drains, prints the summary and exits 0. EVENTS=N stops once N changes are
 ## applied; DELIVERY=pull goes through the streaming-pull worker instead of push, DELIVERY=kafka
 ## through the Kafka worker on a Kafka fake (kfake); RUN_FLAGS passes more flags.
 EVENTS ?= 0
 DELIVERY ?= push
 run: services
-	$(GO) run ./cmd/cachectl run -redis $(RUN_REDIS) -events $(EVENTS) -delivery $(DELIVERY) $(RUN_FLAGS)
+	$(GO) run ./cmd/cachectl run -redis $(RUN_REDIS) -mysql '$(RUN_MYSQL)' -events $(EVENTS) -delivery $(DELIVERY) $(RUN_FLAGS)
 
 services:
 	@bash scripts/services.sh

@@ -132,10 +132,11 @@ func (s *keySet) random(r *rand.Rand) int { return s.list[r.IntN(len(s.list))] }
 
 // Generator produces the change stream. It is not safe for concurrent use.
 type Generator struct {
-	enc    encoder
-	r      *rand.Rand
-	tables []*tableState
-	expect map[string]*Expect
+	enc      encoder
+	database string // Options.Database
+	r        *rand.Rand
+	tables   []*tableState
+	expect   map[string]*Expect
 
 	seq, pos uint64 // binlog file sequence and position of the last event
 	gtid     uint64 // transaction number of the last GTID
@@ -183,12 +184,13 @@ func newRand(seed uint64) *rand.Rand {
 func New(opts Options) *Generator {
 	opts = opts.withDefaults()
 	g := &Generator{
-		enc:    newEncoder(opts),
-		r:      newRand(opts.Seed),
-		expect: map[string]*Expect{},
-		seq:    firstSeq,
-		pos:    firstPos,
-		gtid:   1000,
+		enc:      newEncoder(opts),
+		database: opts.Database,
+		r:        newRand(opts.Seed),
+		expect:   map[string]*Expect{},
+		seq:      firstSeq,
+		pos:      firstPos,
+		gtid:     1000,
 	}
 	g.snapPos = g.pos
 	for _, t := range newTables() {
@@ -243,12 +245,24 @@ func (g *Generator) Topics() []string {
 
 // CacheConfig returns a CACHE_CONFIG YAML for the model: key columns (needed
 // when ordering is off, as the Debezium key then is not in the message) and
-// column types (needed when schemas are off).
+// column types (needed when schemas are off). With a column registry synced
+// from tables made by CreateTables, TablesConfig is enough.
 func (g *Generator) CacheConfig(prefix string) []byte {
 	var b strings.Builder
 	fmt.Fprintf(&b, "prefix: %q\ntables:\n", prefix)
 	for _, t := range g.tables {
 		writeTableConfig(&b, t)
+	}
+	return []byte(b.String())
+}
+
+// TablesConfig returns a CACHE_CONFIG YAML that only lists the model's
+// tables: their key columns and types come from the column registry.
+func (g *Generator) TablesConfig(prefix string) []byte {
+	var b strings.Builder
+	fmt.Fprintf(&b, "prefix: %q\ntables:\n", prefix)
+	for _, t := range g.tables {
+		fmt.Fprintf(&b, "  %s: {}\n", t.full)
 	}
 	return []byte(b.String())
 }
@@ -266,6 +280,59 @@ func writeTableConfig(b *strings.Builder, t *tableState) {
 	for _, c := range t.cols {
 		fmt.Fprintf(b, "      %s: %q\n", c.name, c.sqlType)
 	}
+}
+
+// Tables returns the model's tables as db.table, in model order.
+func (g *Generator) Tables() []string {
+	out := make([]string, len(g.tables))
+	for i, t := range g.tables {
+		out[i] = t.full
+	}
+	return out
+}
+
+// CreateTables returns the MySQL statements that create the model's
+// database and tables as the generated events describe them (columns in
+// order, types, nullability, primary key), for `cachectl schema sync` to
+// read back. Each is CREATE ... IF NOT EXISTS; DropTables removes them.
+func (g *Generator) CreateTables() []string {
+	out := []string{"CREATE DATABASE IF NOT EXISTS `" + g.database + "`"}
+	for _, t := range g.tables {
+		var b strings.Builder
+		fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS %s (", quoteTable(t.full))
+		for _, c := range t.cols {
+			null := "NOT NULL"
+			if c.optional {
+				null = "NULL"
+			}
+			fmt.Fprintf(&b, "`%s` %s %s, ", c.name, c.ddlType(), null)
+		}
+		b.WriteString("PRIMARY KEY (")
+		for i, k := range t.key {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "`%s`", t.cols[k].name)
+		}
+		b.WriteString("))")
+		out = append(out, b.String())
+	}
+	return out
+}
+
+// DropTables returns the statements that drop the model's tables.
+func (g *Generator) DropTables() []string {
+	out := make([]string, len(g.tables))
+	for i, t := range g.tables {
+		out[i] = "DROP TABLE IF EXISTS " + quoteTable(t.full)
+	}
+	return out
+}
+
+// quoteTable quotes db.table for MySQL.
+func quoteTable(full string) string {
+	db, name, _ := strings.Cut(full, ".")
+	return "`" + db + "`.`" + name + "`"
 }
 
 // Next returns the messages of the next binlog event: snapshot reads first,

@@ -2,6 +2,7 @@ package changegen
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -16,6 +17,8 @@ import (
 
 	"github.com/cloudsql-cache/cloudsql-cache/cdc"
 	"github.com/cloudsql-cache/cloudsql-cache/debezium"
+	"github.com/cloudsql-cache/cloudsql-cache/mysqlrow"
+	"github.com/cloudsql-cache/cloudsql-cache/schema"
 )
 
 func fixedClock() func() time.Time {
@@ -139,13 +142,17 @@ func TestDecodesToExpectedState(t *testing.T) {
 		name       string
 		opts       Options
 		withConfig bool
+		// registry: key columns and types from the tables CreateTables
+		// makes in MariaDB, read back as cachectl schema sync does.
+		registry bool
 	}{
-		{"schemas, ordering key", Options{Schemas: true, Ordering: true}, false},
-		{"schemas, key schema", Options{Schemas: true, Ordering: true, KeySchemas: true}, false},
-		{"schemas, no ordering key", Options{Schemas: true}, true},
-		{"no schemas, config types", Options{Ordering: true}, true},
-		{"compact profile, config keys and types", FormatCompact.Apply(Options{}), true},
-		{"full profile", FormatFull.Apply(Options{}), false},
+		{"schemas, ordering key", Options{Schemas: true, Ordering: true}, false, false},
+		{"schemas, key schema", Options{Schemas: true, Ordering: true, KeySchemas: true}, false, false},
+		{"schemas, no ordering key", Options{Schemas: true}, true, false},
+		{"no schemas, config types", Options{Ordering: true}, true, false},
+		{"compact profile, config keys and types", FormatCompact.Apply(Options{}), true, false},
+		{"full profile", FormatFull.Apply(Options{}), false, false},
+		{"compact profile, registry from MariaDB", FormatCompact.Apply(Options{Database: "changegen_registry"}), false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.opts.Seed, tc.opts.Keys = 11, 60
@@ -157,6 +164,9 @@ func TestDecodesToExpectedState(t *testing.T) {
 				require.NoError(t, err)
 			}
 			dec := debezium.NewDecoder(cfg)
+			if tc.registry {
+				dec.SetRegistry(registryFromMariaDB(t, g))
+			}
 			type rec struct {
 				v   cdc.Version
 				row string
@@ -190,6 +200,21 @@ func TestDecodesToExpectedState(t *testing.T) {
 			}
 		})
 	}
+}
+
+// registryFromMariaDB creates g's tables in MariaDB afresh and reads their
+// registry entries back from information_schema.
+func registryFromMariaDB(t *testing.T, g *Generator) *cdc.Registry {
+	db, err := mysqlrow.Open("root@tcp(127.0.0.1:3306)/")
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	for _, q := range append(g.DropTables(), g.CreateTables()...) {
+		_, err := db.Exec(q)
+		require.NoError(t, err, q)
+	}
+	tables, err := schema.Read(context.Background(), db, g.Tables(), time.Now())
+	require.NoError(t, err)
+	return &cdc.Registry{Tables: tables}
 }
 
 func TestMalformedIsRejected(t *testing.T) {

@@ -46,6 +46,19 @@ type column struct {
 	allowed  string // tEnum, tSet: the members in definition order
 }
 
+// ddlType is the column's type in CREATE TABLE: sqlType, with the members
+// of an ENUM or SET.
+func (c *column) ddlType() string {
+	if c.typ != tEnum && c.typ != tSet {
+		return c.sqlType
+	}
+	members := strings.Split(c.allowed, ",")
+	for i, m := range members {
+		members[i] = "'" + m + "'"
+	}
+	return c.sqlType + "(" + strings.Join(members, ",") + ")"
+}
+
 // geometry is a spatial value: WKB and SRID, as Debezium splits MySQL's
 // internal format.
 type geometry struct {

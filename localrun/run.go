@@ -36,6 +36,12 @@ type Config struct {
 	Seed   uint64
 	Keys   int
 	Format changegen.Format
+	// MySQLDSN, when set, is a MySQL server (MariaDB too) where the run
+	// creates the model's tables, in RunDatabase, and syncs the column
+	// registry from them as `cachectl schema sync` does in the cloud; the
+	// cache config then only lists the tables. Empty, the cache config
+	// carries each table's key: and types: itself.
+	MySQLDSN string
 	// Delivery is how changes reach the cache: DeliveryPush ("" too: the
 	// push bridge POSTs to the push function), DeliveryPull (the worker
 	// pulls from the Pub/Sub fake) or DeliveryKafka (the worker consumes
@@ -232,9 +238,19 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		format = changegen.FormatCompact
 	}
 	genOpts := format.Apply(changegen.Options{Seed: cfg.Seed, Keys: cfg.Keys})
+	if cfg.MySQLDSN != "" {
+		genOpts.Database = RunDatabase
+	}
 	gen := changegen.New(genOpts)
+	cacheConfig, types := gen.CacheConfig(cfg.Prefix), "key: and types: in the cache config"
+	if cfg.MySQLDSN != "" {
+		if err := syncRegistry(ctx, cfg.MySQLDSN, gen, rdb, cfg.Prefix); err != nil {
+			return Summary{}, fmt.Errorf("column registry: %w", err)
+		}
+		cacheConfig, types = gen.TablesConfig(cfg.Prefix), "column registry synced from MySQL database "+RunDatabase
+	}
 	configPath := filepath.Join(work, "cache.yaml")
-	if err := os.WriteFile(configPath, gen.CacheConfig(cfg.Prefix), 0o644); err != nil {
+	if err := os.WriteFile(configPath, cacheConfig, 0o644); err != nil {
 		return Summary{}, err
 	}
 	logPath := filepath.Join(work, "function.log")
@@ -289,8 +305,8 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 			return Summary{}, err
 		}
 	}
-	fmt.Fprintf(out, "cache %s, prefix %q (cleared %d keys); %s %s (log %s); control %s; %s messages\n",
-		cfg.RedisURL, cfg.Prefix, cleared, fn.Name, fn.URL(), logPath, firstNonEmpty(control, "off"), format)
+	fmt.Fprintf(out, "cache %s, prefix %q (cleared %d keys); %s %s (log %s); control %s; %s messages, %s\n",
+		cfg.RedisURL, cfg.Prefix, cleared, fn.Name, fn.URL(), logPath, firstNonEmpty(control, "off"), format, types)
 	stopHow := "Ctrl-C to stop"
 	if cfg.Events > 0 {
 		stopHow = fmt.Sprintf("stops after %d changes; Ctrl-C to stop sooner", cfg.Events)

@@ -20,6 +20,10 @@ import (
 // work on the machine's Redis usually lives.
 const localRedisURL = "redis://127.0.0.1:6379/15"
 
+// localMySQLDSN is the MariaDB that scripts/services.sh starts, where a run
+// keeps its tables in a database of their own (localrun.RunDatabase).
+const localMySQLDSN = "root@tcp(127.0.0.1:3306)/"
+
 // runRun runs the local pipeline: generator -> in-process Pub/Sub -> push
 // bridge -> the push function (a child process) -> Redis, or with -delivery
 // pull generator -> Pub/Sub fake -> the worker (a child process) -> Redis,
@@ -38,6 +42,7 @@ func runRun(ctx context.Context, args []string, getenv func(string) string, stdo
 	seed := fs.Uint64("seed", 1, "generator seed")
 	fs.IntVar(&cfg.Keys, "keys", 1000, "distinct keys per table")
 	format := fs.String("format", string(changegen.FormatCompact), "Debezium message profile: compact (flattened schemaless rows, no ordering key) or full (schema envelopes, ordering keys, Debezium's headers)")
+	fs.StringVar(&cfg.MySQLDSN, "mysql", localMySQLDSN, "MySQL (or MariaDB) where the run creates its tables, in database "+localrun.RunDatabase+", and syncs the column registry from them as `cachectl schema sync` does (empty: key: and types: in the cache config instead)")
 	fs.StringVar(&cfg.Delivery, "delivery", localrun.DeliveryPush, "how changes reach the cache: push (the push bridge POSTs each to the push function), pull (the worker streams them from the Pub/Sub fake in batches) or kafka (the worker consumes them from a Kafka fake as a consumer group)")
 	fs.IntVar(&cfg.Concurrency, "concurrency", 16, "push requests in flight")
 	fs.StringVar(&cfg.FunctionBin, "function", "", "push function binary, such as one built from ./function/cmd (default: this cachectl, as `cachectl function`)")

@@ -15,6 +15,7 @@ import (
 
 	"github.com/cloudsql-cache/cloudsql-cache/internal/testredis"
 	"github.com/cloudsql-cache/cloudsql-cache/localrun"
+	"github.com/cloudsql-cache/cloudsql-cache/schema"
 )
 
 // binary builds a command once for the tests of this package.
@@ -108,7 +109,7 @@ func testRunThenVerify(t *testing.T, delivery string) {
 			assert.Regexp(t, `summary: published=600 applied=600 `, out, "ordered delivery, no duplicates: every change applies")
 		}
 		bytes[format] = summaryBytes(t, out)
-		assert.Contains(t, out, format+" messages")
+		assert.Contains(t, out, format+" messages, column registry synced from MySQL database localrun")
 		assert.Contains(t, out, map[string]string{"push": "; function http://", "pull": "; worker http://", "kafka": "; worker http://"}[delivery])
 		assert.Contains(t, out, "stops after 600 changes; Ctrl-C to stop sooner")
 		assert.NotContains(t, out, "\r", "not a terminal: lines, no carriage returns")
@@ -159,7 +160,7 @@ func testRunInterrupted(t *testing.T, delivery string) {
 		sout, serr, err := runCmd(t, env, "status")
 		require.NoError(t, err, serr)
 		assert.Regexp(t, `(?m)^kafka     group cloudsql-cache: \w+, 1 members, lag \d+ records on 9 partitions$`, sout)
-		assert.Regexp(t, `(?m)^  dbserver1\.inventory\.customers/0 +committed (\d+|none) +end \d+ +lag \d+  member kgo$`, sout)
+		assert.Regexp(t, `(?m)^  dbserver1\.localrun\.customers/0 +committed (\d+|none) +end \d+ +lag \d+  member kgo$`, sout)
 	}
 	cancel()
 	r := <-done
@@ -249,4 +250,40 @@ func TestRunRejectsBadFlags(t *testing.T) {
 	_, _, err = runCmd(t, nil, "run", "-redis", "redis://127.0.0.1:1/0", "-events", "1")
 	assert.ErrorContains(t, err, "services.sh")
 	assert.Equal(t, 1, exitCode(err))
+}
+
+// TestRunTypesFromRegistryOrConfig: by default a run creates its tables in
+// MariaDB and syncs the column registry from them (the compact messages are
+// keyed and typed by it); with -mysql "" the cache config carries key: and
+// types: instead; an unreachable MySQL is an error that names the registry.
+func TestRunTypesFromRegistryOrConfig(t *testing.T) {
+	rdb, prefix := testredis.Shared(t)
+	args := append([]string{"run", "-redis", testRedisURL, "-prefix", prefix, "-events", "200", "-keys", "20", "-expected", ""},
+		deliveryFlags(t, "push")...)
+	out, errOut, err := runCmd(t, map[string]string{"CACHECTL_STATE_DIR": t.TempDir()}, args...)
+	require.NoError(t, err, "%s\n%s", out, errOut)
+	assert.Contains(t, out, "compact messages, column registry synced from MySQL database localrun")
+	_, _, pending := summaryCounts(t, out)
+	assert.Zero(t, pending)
+	assert.Regexp(t, ` rejected=0 `, out)
+	reg, bad, err := schema.Load(context.Background(), rdb, prefix)
+	require.NoError(t, err)
+	assert.Empty(t, bad)
+	require.Contains(t, reg.Tables, "localrun.order_items")
+	assert.Equal(t, []string{"order_id", "line"}, reg.Tables["localrun.order_items"].Key)
+	assert.Len(t, reg.Tables, 3)
+
+	_, prefix = testredis.Shared(t)
+	out, errOut, err = runCmd(t, map[string]string{"CACHECTL_STATE_DIR": t.TempDir()},
+		append([]string{"run", "-redis", testRedisURL, "-prefix", prefix, "-events", "200", "-keys", "20", "-expected", "", "-mysql", ""},
+			deliveryFlags(t, "push")...)...)
+	require.NoError(t, err, "%s\n%s", out, errOut)
+	assert.Contains(t, out, "compact messages, key: and types: in the cache config")
+	assert.Regexp(t, ` rejected=0 `, out)
+	n, err := rdb.Exists(context.Background(), prefix+"__cdc:schema").Result()
+	require.NoError(t, err)
+	assert.Zero(t, n, "no registry without -mysql")
+
+	_, _, err = runCmd(t, nil, "run", "-redis", testRedisURL, "-prefix", prefix, "-events", "1", "-mysql", "root@tcp(127.0.0.1:1)/")
+	assert.ErrorContains(t, err, "column registry: mysql")
 }
