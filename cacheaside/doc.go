@@ -1,6 +1,10 @@
 // Package cacheaside is the read library services use (design section 4):
-// Get a row as canonical JSON from Redis, kept by the change stream, with
-// the primary MySQL database as the fallback on a miss.
+// Get a row as canonical JSON from the cache kept by the change stream,
+// Redis (New) or memcached (NewMemcached), with the primary MySQL database
+// as the fallback on a miss. Both give the same answers, fills, leases and
+// Stats; what follows says Redis and holds for memcached, whose record
+// format and leases are memcachestore's (a lease is an item replaced by
+// compare-and-swap, a fill a compare-and-swap on the lease's token).
 //
 // One Redis round trip decides: a row ("d") is a hit, a tombstone ("t") is
 // ErrNotFound without asking the database, anything else is a miss. A miss
@@ -36,4 +40,9 @@
 // The lease script reads the row's record and the checkpoint hash
 // atomically, so on Redis Cluster both keys would have to share a slot;
 // it is meant for a single primary (Memorystore standard tier).
+//
+// On memcached a read also fetches the table's truncate watermark in the
+// same multi-get (a record at or below it is absent), and a lease also the
+// checkpoint item. With several nodes, any node that does not answer counts
+// as memcached down for the whole Reader (RedisBackoff), not per node.
 package cacheaside

@@ -7,18 +7,15 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/cloudsql-cache/cloudsql-cache/cdc"
 	"github.com/cloudsql-cache/cloudsql-cache/mysqlrow"
-	"github.com/cloudsql-cache/cloudsql-cache/redisstore"
 )
 
 // GetMany returns the rows of table with the keys pks: result[i] is the
 // canonical JSON of pks[i]'s row, nil when the row does not exist (a
 // tombstone or no row in the database). Any error fails the whole batch.
 //
-// It makes one Redis round trip for the batch (pipelined HMGET), one more
+// It makes one cache round trip for the batch (pipelined), one more
 // to take leases on the misses of a lease-fill table, one database query
 // for all remaining misses (per mysqlrow.MaxBatch keys) and one pipeline of
 // fills. Unlike Get it does not wait for other readers' leases (those keys
@@ -39,47 +36,30 @@ func (r *Reader) GetMany(ctx context.Context, table string, pks [][]any) ([]json
 		keys[i] = k
 	}
 
-	miss := make([]int, 0, len(pks)) // indexes not answered by Redis
-	noFill := map[int]bool{}         // misses whose key Redis refused: no lease, no fill
-	if cached && r.redisUp() {
-		pipe := r.rdb.Pipeline()
-		cmds := make([]*redis.SliceCmd, len(keys))
-		for i, k := range keys {
-			cmds[i] = pipe.HMGet(ctx, k, redisstore.FieldData, redisstore.FieldTombstone)
-		}
-		if _, err := pipe.Exec(ctx); err != nil {
+	miss := make([]int, 0, len(pks)) // indexes not answered by the cache
+	noFill := map[int]bool{}         // misses whose key the cache refused: no lease, no fill
+	if cached && r.cacheUp() {
+		es, err := r.cache.lookup(ctx, table, keys)
+		if err != nil {
 			if ctx.Err() != nil {
 				r.m.errors.Inc()
 				return nil, fmt.Errorf("cacheaside: %s: %w", table, ctx.Err())
 			}
-			// An error reply fails only its own key; any other error
-			// fails them all alike (the connection).
-			for _, cmd := range cmds {
-				if err := cmd.Err(); err != nil && !keyError(err) {
-					r.redisFailed(err)
-					cmds = nil
-					break
-				}
-			}
+			r.cacheError(err)
 		}
 		for i := range keys {
-			if cmds != nil {
-				if cmds[i].Err() != nil {
-					r.redisError(cmds[i].Err())
-					noFill[i] = true
-					miss = append(miss, i)
-					continue
-				}
-				vals := cmds[i].Val()
-				if d, ok := vals[0].(string); ok {
-					r.m.hits.Inc()
-					out[i] = json.RawMessage(d)
-					continue
-				}
-				if vals[1] != nil {
-					r.m.tombstoneHits.Inc()
-					continue
-				}
+			switch {
+			case es == nil:
+			case es[i].err != nil:
+				r.keyFailed()
+				noFill[i] = true
+			case es[i].row != nil:
+				r.m.hits.Inc()
+				out[i] = json.RawMessage(es[i].row)
+				continue
+			case es[i].deleted:
+				r.m.tombstoneHits.Inc()
+				continue
 			}
 			miss = append(miss, i)
 		}
@@ -93,8 +73,8 @@ func (r *Reader) GetMany(ctx context.Context, table string, pks [][]any) ([]json
 		return out, nil
 	}
 
-	leases := map[int]redisstore.Lease{} // granted leases by index
-	if cached && tcfg.Fill == cdc.FillLease && r.redisUp() {
+	leases := map[int]lease{} // granted leases by index
+	if cached && tcfg.Fill == cdc.FillLease && r.cacheUp() {
 		var mk []string
 		var mi []int // indexes of mk
 		for _, i := range miss {
@@ -102,30 +82,32 @@ func (r *Reader) GetMany(ctx context.Context, table string, pks [][]any) ([]json
 				mk, mi = append(mk, keys[i]), append(mi, i)
 			}
 		}
-		var ls []redisstore.Lease
+		var ls []lease
 		var err error
 		if len(mk) > 0 {
-			ls, err = redisstore.AcquireLeases(ctx, r.rdb, r.cfg.Prefix, table, mk, r.opts.LeaseTTL)
+			ls, err = r.cache.acquire(ctx, table, mk, r.opts.LeaseTTL)
 		}
 		if err != nil && ctx.Err() != nil {
 			r.m.errors.Inc()
 			return nil, fmt.Errorf("cacheaside: %w", err)
 		}
 		if err != nil {
-			r.redisError(err)
+			r.cacheError(err)
 		} else {
 			answered := map[int]bool{}
 			for j, i := range mi {
-				switch ls[j].State {
-				case redisstore.LeaseHit:
+				switch ls[j].state {
+				case leaseHit:
 					r.m.lateHits.Inc()
-					out[i] = json.RawMessage(ls[j].Row)
+					out[i] = json.RawMessage(ls[j].row)
 					answered[i] = true
-				case redisstore.LeaseDeleted:
+				case leaseDeleted:
 					r.m.lateHits.Inc()
 					answered[i] = true
-				case redisstore.LeaseGranted:
+				case leaseGranted:
 					leases[i] = ls[j]
+				case leaseFailed:
+					r.keyFailed()
 				}
 			}
 			need := miss[:0]
@@ -144,7 +126,7 @@ func (r *Reader) GetMany(ctx context.Context, table string, pks [][]any) ([]json
 		r.releaseAll(ctx, keys, leases)
 		return nil, err
 	}
-	var fills []redisstore.Fill
+	var fills []fill
 	for _, i := range miss {
 		row, ok := found[i]
 		if ok {
@@ -220,13 +202,13 @@ func (r *Reader) readMany(ctx context.Context, table string, keys []string, pks 
 }
 
 // releaseAll gives back leases a failed batch will not fill.
-func (r *Reader) releaseAll(ctx context.Context, keys []string, leases map[int]redisstore.Lease) {
+func (r *Reader) releaseAll(ctx context.Context, keys []string, leases map[int]lease) {
 	if len(leases) == 0 {
 		return
 	}
-	fills := make([]redisstore.Fill, 0, len(leases))
+	fills := make([]fill, 0, len(leases))
 	for i, l := range leases {
-		fills = append(fills, redisstore.Fill{Key: keys[i], Lease: l, Release: true})
+		fills = append(fills, fill{key: keys[i], lease: l, release: true})
 	}
 	r.fill(ctx, fills)
 }

@@ -14,11 +14,10 @@ import (
 
 	"github.com/cloudsql-cache/cloudsql-cache/cdc"
 	"github.com/cloudsql-cache/cloudsql-cache/mysqlrow"
-	"github.com/cloudsql-cache/cloudsql-cache/redisstore"
 )
 
-// ErrNotFound is returned when the row does not exist: a tombstone in Redis
-// or no row in the database.
+// ErrNotFound is returned when the row does not exist: a tombstone in the
+// cache or no row in the database.
 var ErrNotFound = errors.New("cacheaside: not found")
 
 // Options tune a Reader; the zero value gives the defaults.
@@ -35,7 +34,8 @@ type Options struct {
 	// queue here rather than open connections up to Cloud SQL's limit;
 	// default 16 (mysqlrow.Open's pool allows DefaultMaxOpenConns).
 	MaxDBConcurrency int
-	// RedisBackoff is how long reads skip Redis after it failed; default 1s.
+	// RedisBackoff is how long reads skip the cache (Redis, or memcached
+	// with NewMemcached) after it failed; default 1s.
 	RedisBackoff time.Duration
 	// QueryTimeout bounds a shared miss (lease, query, fill), which runs on
 	// behalf of every caller waiting for it and so not under one caller's
@@ -66,16 +66,17 @@ func (o *Options) defaults() {
 
 // Reader reads rows cache-aside. It is safe for concurrent use.
 type Reader struct {
-	rdb  redis.UniversalClient
-	rows *mysqlrow.Reader
-	cfg  *cdc.Config
-	opts Options // defaults filled in
+	cache cache
+	rows  *mysqlrow.Reader
+	cfg   *cdc.Config
+	opts  Options // defaults filled in
 
 	flight singleflight.Group // one database read per key at a time
 	dbSlot chan struct{}      // semaphore of database reads in flight (MaxDBConcurrency)
 
-	// redisDownUntil is the Unix-nano time before which reads skip Redis.
-	redisDownUntil atomic.Int64
+	// cacheDownUntil is the Unix-nano time before which reads skip the
+	// cache.
+	cacheDownUntil atomic.Int64
 
 	m counters
 }
@@ -83,11 +84,16 @@ type Reader struct {
 // New returns a Reader over a Redis client and the primary database. db
 // must be opened with mysqlrow.Open (or a driver config through
 // mysqlrow.Configure); cfg is the cache configuration the change stream
-// uses (prefix, per-table key, columns, ttl, fill, negative_ttl).
+// uses (prefix, per-table key, columns, ttl, fill, negative_ttl). For
+// memcached, see NewMemcached.
 func New(rdb redis.UniversalClient, db *sql.DB, cfg *cdc.Config, opts Options) *Reader {
+	return newReader(redisCache{rdb: rdb, prefix: cfg.Prefix}, db, cfg, opts)
+}
+
+func newReader(c cache, db *sql.DB, cfg *cdc.Config, opts Options) *Reader {
 	opts.defaults()
 	return &Reader{
-		rdb:    rdb,
+		cache:  c,
 		rows:   mysqlrow.NewReader(db, cfg),
 		cfg:    cfg,
 		opts:   opts,
@@ -107,26 +113,27 @@ func (r *Reader) Get(ctx context.Context, table string, pk ...any) (json.RawMess
 		r.m.errors.Inc()
 		return nil, err
 	}
-	if cached && r.redisUp() {
-		vals, err := r.rdb.HMGet(ctx, key, redisstore.FieldData, redisstore.FieldTombstone).Result()
+	if cached && r.cacheUp() {
+		es, err := r.cache.lookup(ctx, table, []string{key})
 		switch {
+		case err == nil && es[0].err != nil:
+			r.keyFailed()
+			cached = false // that key alone: read the database, no lease, no fill
+		case err == nil && es[0].row != nil:
+			r.m.hits.Inc()
+			r.m.hitLatency.Observe(time.Since(start))
+			return json.RawMessage(es[0].row), nil
+		case err == nil && es[0].deleted:
+			r.m.tombstoneHits.Inc()
+			r.m.hitLatency.Observe(time.Since(start))
+			return nil, ErrNotFound
 		case err == nil:
-			if d, ok := vals[0].(string); ok {
-				r.m.hits.Inc()
-				r.m.hitLatency.Observe(time.Since(start))
-				return json.RawMessage(d), nil
-			}
-			if vals[1] != nil {
-				r.m.tombstoneHits.Inc()
-				r.m.hitLatency.Observe(time.Since(start))
-				return nil, ErrNotFound
-			}
 		case ctx.Err() != nil:
 			r.m.errors.Inc()
 			return nil, fmt.Errorf("cacheaside: %s: %w", key, ctx.Err())
 		default:
-			if r.redisError(err) {
-				cached = false // that key alone: read the database, no lease, no fill
+			if r.cacheError(err) {
+				cached = false
 			}
 		}
 	}
@@ -161,33 +168,38 @@ func (r *Reader) Get(ctx context.Context, table string, pk ...any) (json.RawMess
 // load answers a miss: under a lease where the table fills, else straight
 // from the database. It returns the row JSON or ErrNotFound.
 func (r *Reader) load(ctx context.Context, table string, tcfg *cdc.Table, cached bool, key string, pk []any) ([]byte, error) {
-	if !cached || tcfg.Fill != cdc.FillLease || !r.redisUp() {
+	if !cached || tcfg.Fill != cdc.FillLease || !r.cacheUp() {
 		return jsonOf(r.readDB(ctx, table, pk))
 	}
-	leases, err := redisstore.AcquireLeases(ctx, r.rdb, r.cfg.Prefix, table, []string{key}, r.opts.LeaseTTL)
+	leases, err := r.cache.acquire(ctx, table, []string{key}, r.opts.LeaseTTL)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, err
 		}
-		r.redisError(err)
+		r.cacheError(err)
 		return jsonOf(r.readDB(ctx, table, pk))
 	}
 	l := leases[0]
-	switch l.State {
-	case redisstore.LeaseHit:
+	switch l.state {
+	case leaseHit:
 		r.m.lateHits.Inc()
-		return l.Row, nil
-	case redisstore.LeaseDeleted:
+		return l.row, nil
+	case leaseDeleted:
 		r.m.lateHits.Inc()
 		return nil, ErrNotFound
-	case redisstore.LeaseBusy:
+	case leaseBusy:
 		return r.awaitFill(ctx, table, key, pk)
+	case leaseFailed:
+		r.keyFailed()
+		return jsonOf(r.readDB(ctx, table, pk))
+	case leaseSkipped:
+		return jsonOf(r.readDB(ctx, table, pk))
 	}
 	row, err := r.readDB(ctx, table, pk)
 	if r.opts.AfterDBRead != nil {
 		r.opts.AfterDBRead(table, key)
 	}
-	r.fill(ctx, []redisstore.Fill{fillFor(tcfg, key, l, row, err)})
+	r.fill(ctx, []fill{fillFor(tcfg, key, l, row, err)})
 	return jsonOf(row, err)
 }
 
@@ -196,34 +208,37 @@ func (r *Reader) load(ctx context.Context, table string, tcfg *cdc.Table, cached
 // when the table caches negatives; otherwise just the lease given back (also
 // when the database matched the key only case-insensitively: the change
 // stream would never update a record under the spelling asked for).
-func fillFor(tcfg *cdc.Table, key string, l redisstore.Lease, row mysqlrow.Row, err error) redisstore.Fill {
-	f := redisstore.Fill{Key: key, Lease: l, Release: true}
+func fillFor(tcfg *cdc.Table, key string, l lease, row mysqlrow.Row, err error) fill {
+	f := fill{key: key, lease: l, release: true}
 	switch {
 	case err == nil && row.Key == key:
-		f.Row, f.TTL, f.Release = row.JSON, tcfg.TTL, false
+		f.row, f.ttl, f.release = row.JSON, tcfg.TTL, false
 	case errors.Is(err, ErrNotFound) && tcfg.NegativeTTL > 0:
-		f.Row, f.TTL, f.Release = nil, tcfg.NegativeTTL, false
+		f.row, f.ttl, f.release = nil, tcfg.NegativeTTL, false
 	}
 	return f
 }
 
-// fill writes lease fills in one pipeline and counts the outcomes. A failed
-// fill costs nothing but a later miss, so errors are counted, not returned.
-func (r *Reader) fill(ctx context.Context, fills []redisstore.Fill) {
-	ok, err := redisstore.FillLeases(ctx, r.rdb, fills)
+// fill writes lease fills in one round trip and counts the outcomes. A
+// failed fill costs nothing but a later miss, so errors are counted, not
+// returned.
+func (r *Reader) fill(ctx context.Context, fills []fill) {
+	ok, err := r.cache.fill(ctx, fills)
 	if err != nil {
 		r.m.errors.Inc()
 		if ctx.Err() == nil {
-			r.redisError(err)
+			r.cacheError(err)
 		}
-		return
+		if ok == nil {
+			return
+		}
 	}
 	for i, f := range fills {
 		switch {
-		case f.Release:
+		case f.release:
 		case ok[i]:
 			r.m.fills.Inc()
-		default:
+		case err == nil:
 			r.m.fillConflicts.Inc()
 		}
 	}
@@ -232,33 +247,37 @@ func (r *Reader) fill(ctx context.Context, fills []redisstore.Fill) {
 // maxPollPause caps the doubling pause between polls for another's fill.
 const maxPollPause = 20 * time.Millisecond
 
-// awaitFill polls Redis with doubling pauses for another reader's fill, up
-// to LeaseWait, then reads the database without filling.
+// awaitFill polls the cache with doubling pauses for another reader's fill,
+// up to LeaseWait, then reads the database without filling.
 func (r *Reader) awaitFill(ctx context.Context, table, key string, pk []any) ([]byte, error) {
 	r.m.leaseWaits.Inc()
 	deadline := time.Now().Add(r.opts.LeaseWait)
 	pause := time.Millisecond
 	timer := time.NewTimer(pause)
 	defer timer.Stop()
+	keys := []string{key}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		case <-timer.C:
 		}
-		vals, err := r.rdb.HMGet(ctx, key, redisstore.FieldData, redisstore.FieldTombstone).Result()
+		es, err := r.cache.lookup(ctx, table, keys)
+		if err == nil && es[0].err != nil {
+			err = es[0].err
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
-			r.redisError(err)
+			r.cacheError(err)
 			return jsonOf(r.readDB(ctx, table, pk))
 		}
-		if d, ok := vals[0].(string); ok {
+		if es[0].row != nil {
 			r.m.lateHits.Inc()
-			return []byte(d), nil
+			return es[0].row, nil
 		}
-		if vals[1] != nil {
+		if es[0].deleted {
 			r.m.lateHits.Inc()
 			return nil, ErrNotFound
 		}

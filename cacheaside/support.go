@@ -2,25 +2,22 @@ package cacheaside
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"strings"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/cloudsql-cache/cloudsql-cache/cdc"
 	"github.com/cloudsql-cache/cloudsql-cache/metrics"
 )
 
-// lookup returns the table's settings and whether Redis can hold its rows:
+// lookup returns the table's settings and whether the cache can hold its rows:
 // with only_listed, the change stream ignores unlisted tables.
 func (r *Reader) lookup(table string) (*cdc.Table, bool) {
 	t, listed := r.cfg.Lookup(table)
 	return t, listed || !r.cfg.OnlyListed
 }
 
-// key builds the row's Redis key from the caller's key values.
+// key builds the row's key (the Redis form; a memcached adapter maps it)
+// from the caller's key values.
 func (r *Reader) key(table string, pk []any) (string, error) {
 	if len(pk) == 0 {
 		return "", fmt.Errorf("cacheaside: %s: no key values", table)
@@ -40,57 +37,37 @@ func (r *Reader) key(table string, pk []any) (string, error) {
 	return string(key), nil
 }
 
-// redisUp reports whether reads should ask Redis (no recent failure).
-func (r *Reader) redisUp() bool { return time.Now().UnixNano() >= r.redisDownUntil.Load() }
+// cacheUp reports whether reads should ask the cache (no recent failure).
+func (r *Reader) cacheUp() bool { return time.Now().UnixNano() >= r.cacheDownUntil.Load() }
 
-// keyError reports whether err is Redis's error reply about the key asked,
-// such as WRONGTYPE for a key of another type under the prefix: that key's
-// problem, not the server's. Connection errors and timeouts are not replies;
-// the replies in serverWide speak for the whole server.
-func keyError(err error) bool {
-	var reply redis.Error
-	if !errors.As(err, &reply) || errors.Is(err, redis.Nil) {
-		return false
-	}
-	msg := reply.Error()
-	for _, code := range serverWide {
-		if strings.HasPrefix(msg, code) {
-			return false
-		}
-	}
-	return true
-}
-
-// serverWide are the error codes with which Redis refuses every command for
-// a while: loading its data, a script running, no primary, out of memory
-// (for the lease writes), read-only replica, not authenticated.
-var serverWide = []string{"LOADING ", "BUSY ", "MASTERDOWN ", "CLUSTERDOWN ", "TRYAGAIN ", "OOM ", "READONLY ", "NOAUTH "}
-
-// redisError handles a failed Redis read or lease call. An error reply
-// about one key is that key's miss, counted in KeyErrors, and it reports
-// true: the caller reads the key from the database and does not fill it.
-// Any other error means Redis is down: redisFailed.
-func (r *Reader) redisError(err error) (keyOnly bool) {
-	if keyError(err) {
-		r.m.keyErrors.Inc()
+// cacheError handles a failed cache read or lease call. An error about one
+// key (the cache's keyOnly) is that key's miss, counted in KeyErrors, and it
+// reports true: the caller reads the key from the database and does not
+// fill it. Any other error means the cache is down: cacheFailed.
+func (r *Reader) cacheError(err error) (keyOnly bool) {
+	if r.cache.keyOnly(err) {
+		r.keyFailed()
 		return true
 	}
-	r.redisFailed(err)
+	r.cacheFailed()
 	return false
 }
 
-// redisFailed starts a backoff: for RedisBackoff, reads go to the database
-// without trying Redis.
-func (r *Reader) redisFailed(error) {
+// keyFailed counts a key the cache answered with an error of its own.
+func (r *Reader) keyFailed() { r.m.keyErrors.Inc() }
+
+// cacheFailed starts a backoff: for RedisBackoff, reads go to the database
+// without trying the cache.
+func (r *Reader) cacheFailed() {
 	r.m.redisDown.Inc()
-	r.redisDownUntil.Store(time.Now().Add(r.opts.RedisBackoff).UnixNano())
+	r.cacheDownUntil.Store(time.Now().Add(r.opts.RedisBackoff).UnixNano())
 }
 
 // dbTurn waits for one of MaxDBConcurrency database slots. Leases and the
 // per-key flight bound reads of one key, not of many: a cold cache (or
 // Redis down) turns every read into a query, and those wait here.
 func (r *Reader) dbTurn(ctx context.Context) (release func(), err error) {
-	if !r.redisUp() {
+	if !r.cacheUp() {
 		r.m.dbFallbacks.Inc()
 	}
 	select {
@@ -140,10 +117,12 @@ type Stats struct {
 	// Errors counts calls that returned an error other than ErrNotFound,
 	// and fills that failed.
 	Errors uint64
-	// RedisDown counts Redis failures that sent reads to the database.
+	// RedisDown counts cache failures (Redis, or memcached with
+	// NewMemcached) that sent reads to the database.
 	RedisDown uint64
-	// KeyErrors counts Redis error replies about one key (a key of another
-	// type under the prefix): that key was read from the database, not
+	// KeyErrors counts cache errors about one key (a Redis key of another
+	// type, a memcached item that is not a record, a memcached SERVER_ERROR
+	// such as an item too large): that key was read from the database, not
 	// filled, and Redis kept serving every other key.
 	KeyErrors uint64
 	// DBFallbacks counts database reads made while Redis was considered

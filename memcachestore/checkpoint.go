@@ -63,13 +63,20 @@ func (cps Checkpoints) For(table string) Checkpoint {
 func readCheckpoints(ctx context.Context, c *Client, key string) (Checkpoints, *Op, error) {
 	get := &Op{Key: key}
 	c.Do(ctx, []*Op{get})
+	cps, err := decodeCheckpoints(get)
+	return cps, get, err
+}
+
+// decodeCheckpoints reads the answer of an mg of the checkpoint item; an
+// absent item is empty.
+func decodeCheckpoints(get *Op) (Checkpoints, error) {
 	cps := Checkpoints{Servers: map[string]Checkpoint{}, Tables: map[string]string{}}
 	if get.Err != nil {
-		return cps, get, fmt.Errorf("memcachestore: read checkpoint: %w", get.Err)
+		return cps, fmt.Errorf("memcachestore: read checkpoint: %w", get.Err)
 	}
 	if get.Status == StatusHit {
 		if err := json.Unmarshal(get.Value, &cps); err != nil {
-			return cps, get, fmt.Errorf("memcachestore: checkpoint %s: %w", key, err)
+			return cps, fmt.Errorf("%w: checkpoint %s: %w", ErrNotRecord, get.Key, err)
 		}
 		if cps.Servers == nil {
 			cps.Servers = map[string]Checkpoint{}
@@ -78,7 +85,7 @@ func readCheckpoints(ctx context.Context, c *Client, key string) (Checkpoints, *
 			cps.Tables = map[string]string{}
 		}
 	}
-	return cps, get, nil
+	return cps, nil
 }
 
 // observe records changes that reached memcached (see

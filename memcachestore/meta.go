@@ -13,6 +13,12 @@ import (
 	"time"
 )
 
+// ErrReply wraps an error memcached answered to one command (SERVER_ERROR,
+// such as "out of memory storing object" under -M, or CLIENT_ERROR): that
+// command's, or its key's, problem; the node answered and serves the others.
+// Errors that do not wrap it mean the node did not answer.
+var ErrReply = errors.New("memcachestore: error reply")
+
 // ClientOptions tune a Client; the zero value is usable.
 type ClientOptions struct {
 	// Timeout bounds one round trip to a node (a pipeline of commands),
@@ -96,20 +102,23 @@ const (
 	StatusNone      Status = iota // not answered (Op.Err says why)
 	StatusHit                     // mg: VA, the value is in Op.Value
 	StatusMiss                    // mg: EN
-	StatusStored                  // ms: HD
+	StatusStored                  // ms: HD; md: HD (deleted)
 	StatusNotStored               // ms: NS (add found an item)
 	StatusExists                  // ms: EX (compare-and-swap lost: the item changed)
 	StatusNotFound                // ms: NF (compare-and-swap: the item is gone)
 )
 
 // Op is one meta command: mg (get, with its CAS token and remaining TTL)
-// unless Set, then ms.
+// unless Set, then ms, or Delete, then md.
 type Op struct {
 	// Key is the memcached key (see Key).
 	Key string
 	// Set makes the command ms, storing Value.
 	Set   bool
 	Value []byte
+	// Delete makes the command md: the item is removed (only if its CAS
+	// token is still CAS, when that is not 0).
+	Delete bool
 	// Add stores only where no item exists (ms mode E).
 	Add bool
 	// CAS, when not 0, stores only if the item's CAS token is still this
@@ -332,6 +341,18 @@ func (n *node) run(ctx context.Context, opts ClientOptions, ops []*Op) (reused b
 func writeOps(w *bufio.Writer, ops []*Op) error {
 	var num [20]byte
 	for _, op := range ops {
+		if op.Delete {
+			w.WriteString("md ")
+			w.WriteString(op.Key)
+			if op.CAS != 0 {
+				w.WriteString(" C")
+				w.Write(strconv.AppendUint(num[:0], op.CAS, 10))
+			}
+			if _, err := w.WriteString("\r\n"); err != nil {
+				return err
+			}
+			continue
+		}
 		if !op.Set {
 			w.WriteString("mg ")
 			w.WriteString(op.Key)
@@ -401,10 +422,10 @@ func readAnswer(r *bufio.Reader, op *Op) (ok bool, err error) {
 	case "SERVER_ERROR":
 		// For example "out of memory storing object" under -M: the store
 		// is full. The command is consumed; the connection stays in step.
-		op.Err = fmt.Errorf("server error: %s", rest)
+		op.Err = fmt.Errorf("%w: server error: %s", ErrReply, rest)
 		return true, nil
 	default:
-		op.Err = fmt.Errorf("answer %q", line)
+		op.Err = fmt.Errorf("%w: answer %q", ErrReply, line)
 		return false, nil
 	}
 	return true, nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 
 	"github.com/cloudsql-cache/cloudsql-cache/cdc"
@@ -66,6 +67,11 @@ const (
 	KindLease     = 'L'
 )
 
+// ErrNotRecord is wrapped by ParseRecord's errors: the item is not in the
+// record format (another program's item under the prefix, or damage). It is
+// that key's problem, as a Redis key of another type is.
+var ErrNotRecord = errors.New("memcachestore: not a record")
+
 // Record is one parsed item.
 type Record struct {
 	// Kind is KindRow, KindTombstone, KindMarker or KindLease.
@@ -82,36 +88,36 @@ type Record struct {
 // ParseRecord reads an item's value. Row aliases b.
 func ParseRecord(b []byte) (Record, error) {
 	if len(b) == 0 {
-		return Record{}, fmt.Errorf("memcachestore: empty record")
+		return Record{}, fmt.Errorf("%w: empty", ErrNotRecord)
 	}
 	r := Record{Kind: b[0]}
 	switch r.Kind {
 	case KindRow, KindTombstone, KindMarker:
 		if len(b) < 1+cdc.VersionLen || !digits(b[1:1+cdc.VersionLen]) {
-			return Record{}, fmt.Errorf("memcachestore: record %.60q: no version", b)
+			return Record{}, fmt.Errorf("%w: %.60q: no version", ErrNotRecord, b)
 		}
 		r.Version = cdc.Version(b[1 : 1+cdc.VersionLen])
 		rest := b[1+cdc.VersionLen:]
 		if r.Kind == KindRow {
 			r.Row = rest
 		} else if len(rest) != 0 {
-			return Record{}, fmt.Errorf("memcachestore: record %.60q: trailing bytes", b)
+			return Record{}, fmt.Errorf("%w: %.60q: trailing bytes", ErrNotRecord, b)
 		}
 	case KindLease:
 		tok := b[1:]
 		if i := bytes.IndexByte(tok, ':'); i >= 0 {
 			if v := tok[i+1:]; len(v) != cdc.VersionLen || !digits(v) {
-				return Record{}, fmt.Errorf("memcachestore: lease %.60q: bad version", b)
+				return Record{}, fmt.Errorf("%w: lease %.60q: bad version", ErrNotRecord, b)
 			}
 			r.Version = cdc.Version(tok[i+1:])
 			tok = tok[:i]
 		}
 		if len(tok) == 0 {
-			return Record{}, fmt.Errorf("memcachestore: lease %.60q: no token", b)
+			return Record{}, fmt.Errorf("%w: lease %.60q: no token", ErrNotRecord, b)
 		}
 		r.Lease = string(tok)
 	default:
-		return Record{}, fmt.Errorf("memcachestore: record %.60q: unknown kind", b)
+		return Record{}, fmt.Errorf("%w: %.60q: unknown kind", ErrNotRecord, b)
 	}
 	return r, nil
 }

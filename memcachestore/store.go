@@ -254,7 +254,7 @@ func watermark(op *Op) (cdc.Version, error) {
 		return "", nil
 	}
 	if len(op.Value) != cdc.VersionLen || !digits(op.Value) {
-		return "", fmt.Errorf("memcachestore: watermark %s: %.60q is not a version", op.Key, op.Value)
+		return "", fmt.Errorf("%w: watermark %s: %.60q is not a version", ErrNotRecord, op.Key, op.Value)
 	}
 	return cdc.Version(op.Value), nil
 }
