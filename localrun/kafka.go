@@ -3,6 +3,7 @@ package localrun
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -81,7 +83,8 @@ func (p *KafkaPublisher) Published() int64 { return p.published.Load() }
 
 // KafkaBacklog returns the records of topics not yet committed by group:
 // the end offsets minus the committed ones (a partition without a commit
-// counts from its start).
+// counts from its start). A failed read of either is an error: the caller
+// keeps its last count.
 func KafkaBacklog(ctx context.Context, adm *kadm.Client, group string, topics ...string) (int64, error) {
 	ends, err := adm.ListEndOffsets(ctx, topics...)
 	if err != nil {
@@ -91,10 +94,18 @@ func KafkaBacklog(ctx context.Context, adm *kadm.Client, group string, topics ..
 		return 0, err
 	}
 	committed, err := adm.FetchOffsets(ctx, group)
-	if err != nil && ctx.Err() != nil {
-		return 0, err
+	switch {
+	case errors.Is(err, kerr.GroupIDNotFound):
+		// A group no member ever joined: nothing committed, all pending.
+		committed = nil
+	case err != nil:
+		// Not "nothing committed": that reads the whole log as pending
+		// and holds the producer back on a moment's failure.
+		return 0, fmt.Errorf("committed offsets of group %s: %w", group, err)
 	}
-	// A group that never committed is not found: everything is pending.
+	if err := committed.Error(); err != nil {
+		return 0, fmt.Errorf("committed offsets of group %s: %w", group, err)
+	}
 	var n int64
 	ends.Each(func(o kadm.ListedOffset) {
 		pending := o.Offset
@@ -161,18 +172,29 @@ func (q *KafkaQueue) Run(ctx context.Context) error {
 // the group's lag (Pending). Kafka has no dead-letter topic of its own: a
 // record is retried until it finishes, and parked ones are finished.
 func (q *KafkaQueue) Stats() pushbridge.Stats {
+	s, _ := q.stats()
+	return s
+}
+
+// stats is Stats, and whether its backlog was read just now.
+func (q *KafkaQueue) stats() (pushbridge.Stats, bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if n, err := KafkaBacklog(ctx, q.adm, q.Group, q.topics...); err == nil {
+	n, err := KafkaBacklog(ctx, q.adm, q.Group, q.topics...)
+	if err == nil {
 		q.pending.Store(n)
 	}
 	s := pushbridge.Stats{Published: q.Published(), Pending: q.pending.Load()}
 	s.Acked = max(s.Published-s.Pending, 0) // a record is in the log a moment before it is counted
-	return s
+	return s, err == nil
 }
 
-// Idle reports whether every record produced is committed.
-func (q *KafkaQueue) Idle() bool { return q.Stats().Pending == 0 }
+// Idle reports whether every record produced is committed, by a backlog
+// read just now (a kept count may predate the last records).
+func (q *KafkaQueue) Idle() bool {
+	s, fresh := q.stats()
+	return fresh && s.Pending == 0
+}
 
 // Pause and Resume are no-ops: the worker counts an outcome before it
 // commits, so once Idle its counters and the queue's agree.
