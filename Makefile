@@ -69,6 +69,8 @@ lint: vet
 tf-test:
 	cd terraform && terraform init -backend=false -input=false && terraform validate && terraform test
 
-## bench-read: the read path on this machine's Redis and MariaDB: open loop at -rate (5,000/s: hits, DB direct), then closed loop (hits, fill=lease, fill=none, DB direct); BENCHREAD_FLAGS passes flags (-dsn, -redis, -rate, -reads, ...)
+## bench-read: the read path on this machine's Redis and MariaDB: open loop at -rate (5,000/s: hits, DB direct), then closed loop (hits, fill=lease, fill=none, DB direct); CACHE=memcached reads memcached at MEMCACHE_ADDR (default 127.0.0.1:11211) instead; BENCHREAD_FLAGS passes flags (-dsn, -redis, -rate, -reads, ...)
+BENCH_READ_CACHE = $(or $(CACHE),redis)
+MEMCACHE_ADDR ?= 127.0.0.1:11211
 bench-read: services
-	$(GO) run ./cmd/benchread $(BENCHREAD_FLAGS)
+	$(GO) run ./cmd/benchread -cache $(BENCH_READ_CACHE) -memcache $(MEMCACHE_ADDR) $(BENCHREAD_FLAGS)

@@ -1,5 +1,5 @@
 // Command benchread measures the read path (package cacheaside) on this
-// machine's Redis and MariaDB, Zipf-distributed keys over a 100,000-row
+// machine's Redis (or memcached, -cache memcached) and MariaDB, Zipf-distributed keys over a 100,000-row
 // table. The headline is open loop: reads start at a fixed offered rate
 // (5,000 a second) whatever the answers' latency, from a warm cache (hits)
 // and straight from the database, so a percentile is what one read costs at
@@ -8,11 +8,13 @@
 // cache, a cold cache with fill=lease, a cold cache with fill=none (every
 // read misses), and the database direct. It prints one summary line:
 //
-//	bench-read: rate=… hit_p50_us=… hit_p99_us=… db_direct_p50_us=… db_direct_p99_us=… db_over_hit_p99=… closed_hit_p50_us=… closed_hit_p99_us=… miss_p99_us=… closed_db_direct_p50_us=… closed_db_direct_p99_us=… fill_hit_ratio=… nofill_hit_ratio=… db_queries_fill=… db_queries_nofill=…
+//	bench-read: cache=redis rate=… hit_p50_us=… hit_p99_us=… db_direct_p50_us=… db_direct_p99_us=… db_over_hit_p99=… closed_hit_p50_us=… closed_hit_p99_us=… miss_p99_us=… closed_db_direct_p50_us=… closed_db_direct_p99_us=… fill_hit_ratio=… nofill_hit_ratio=… db_queries_fill=… db_queries_nofill=…
 //
 // The table (test.benchread_rows by default) is created and bulk-loaded when
-// missing or of the wrong size, and reused otherwise; the Redis keys under
-// the benchmark's prefix are deleted before each cold phase and at the end.
+// missing or of the wrong size, and reused otherwise; the cache's keys under
+// the benchmark's prefix are deleted before each cold phase and at the end
+// (on memcached, which cannot list keys, every key the run can have
+// written).
 package main
 
 import (
@@ -30,12 +32,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/cloudsql-cache/cloudsql-cache/cacheaside"
 	"github.com/cloudsql-cache/cloudsql-cache/cdc"
 	"github.com/cloudsql-cache/cloudsql-cache/mysqlrow"
-	"github.com/cloudsql-cache/cloudsql-cache/redisstore"
 )
 
 func main() {
@@ -50,6 +49,7 @@ func main() {
 // settings are the command line.
 type settings struct {
 	dsn, redisURL, table, prefix string
+	cache, memcache              string // "redis" or "memcached"; memcached's addresses
 	rows, reads, readers         int
 	zipfS                        float64
 	rate                         float64 // open loop: reads started a second
@@ -70,8 +70,18 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (setting
 	}
 	fs.StringVar(&s.dsn, "dsn", dsn, "MySQL/MariaDB DSN (go-sql-driver format; env MYSQL_DSN)")
 	fs.StringVar(&s.redisURL, "redis", redisURL, "Redis URL (env REDIS_URL)")
+	cache := getenv("CACHE_BACKEND")
+	if cache == "" {
+		cache = "redis"
+	}
+	memcache := getenv("MEMCACHE_ADDRS")
+	if memcache == "" {
+		memcache = "127.0.0.1:11211"
+	}
+	fs.StringVar(&s.cache, "cache", cache, "the cache to read: redis or memcached (env CACHE_BACKEND)")
+	fs.StringVar(&s.memcache, "memcache", memcache, "memcached addresses, host:port,... (env MEMCACHE_ADDRS)")
 	fs.StringVar(&s.table, "table", "test.benchread_rows", "table to read, db.table (created and loaded if missing)")
-	fs.StringVar(&s.prefix, "prefix", "benchread:", "Redis key prefix of the benchmark's records (deleted by the run)")
+	fs.StringVar(&s.prefix, "prefix", "benchread:", "key prefix of the benchmark's records (deleted by the run)")
 	fs.IntVar(&s.rows, "rows", 100_000, "rows in the table")
 	fs.IntVar(&s.reads, "reads", 200_000, "reads per phase")
 	fs.IntVar(&s.readers, "readers", 50, "concurrent readers")
@@ -88,6 +98,8 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (setting
 		return s, errors.New("-rows, -reads, -readers and -rate-reads must be positive")
 	case s.rate <= 0:
 		return s, errors.New("-rate must be positive")
+	case s.cache != "redis" && s.cache != "memcached":
+		return s, fmt.Errorf("-cache %q: want redis or memcached", s.cache)
 	case s.zipfS <= 1:
 		return s, errors.New("-zipf must be above 1")
 	case strings.ContainsAny(s.prefix, "*?[]\\ ") || s.prefix == "":
@@ -108,21 +120,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer db.Close()
 	db.SetMaxOpenConns(s.readers)
 	db.SetMaxIdleConns(s.readers)
-	opt, err := redis.ParseURL(s.redisURL)
+	c, err := openCache(ctx, s)
 	if err != nil {
-		return fmt.Errorf("redis url: %w", err)
+		return err
 	}
-	opt.PoolSize = s.readers + 8
-	rdb := redis.NewClient(opt)
-	defer rdb.Close()
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		return fmt.Errorf("redis: %w", err)
-	}
+	defer c.close()
 	if err := ensureTable(ctx, db, s, stderr); err != nil {
 		return err
 	}
 	defer func() {
-		if err := deletePrefix(context.WithoutCancel(ctx), rdb, s.prefix); err != nil {
+		if err := c.clear(context.WithoutCancel(ctx)); err != nil {
 			fmt.Fprintln(stderr, "benchread: cleanup:", err)
 		}
 	}()
@@ -136,7 +143,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	if err := warm(ctx, db, rdb, noneCfg, s, stderr); err != nil {
+	if err := warm(ctx, db, c, noneCfg, s, stderr); err != nil {
 		return err
 	}
 	rows := mysqlrow.NewReader(db, noneCfg)
@@ -147,7 +154,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	// Open loop at s.rate: hits, then the database direct.
 	openKeys := slices.Concat(zipfKeys(settings{rows: s.rows, reads: s.rateReads, readers: 1, zipfS: s.zipfS})...)
-	hitReader := cacheaside.New(rdb, db, noneCfg, cacheaside.Options{})
+	hitReader := c.reader(db, noneCfg)
 	openHit, err := openLoop(ctx, s.rate, openKeys, func(ctx context.Context, id int) error {
 		_, err := hitReader.Get(ctx, s.table, id)
 		return err
@@ -168,7 +175,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		len(openKeys), s.rate, openDB.elapsed.Round(time.Millisecond), openDB.p(0.50), openDB.p(0.99), openDB.lateP99)
 
 	// Closed loop: s.readers reading as fast as they can.
-	hit, err := phase(ctx, "hit", s, keys, stderr, cacheaside.New(rdb, db, noneCfg, cacheaside.Options{}))
+	hit, err := phase(ctx, "hit", s, keys, stderr, c.reader(db, noneCfg))
 	if err != nil {
 		return err
 	}
@@ -178,23 +185,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	if err := deletePrefix(ctx, rdb, s.prefix); err != nil {
+	if err := c.clear(ctx); err != nil {
 		return err
 	}
-	if err := rdb.HSet(ctx, redisstore.CheckpointKey(s.prefix), "table|"+s.table, "benchread", "benchread", string(cdc.NewVersion(1, 100, 0))).Err(); err != nil {
+	if err := c.setCheckpoint(ctx, s.table, cdc.NewVersion(1, 100, 0)); err != nil {
 		return err
 	}
-	fill, err := phase(ctx, "fill=lease", s, keys, stderr, cacheaside.New(rdb, db, leaseCfg, cacheaside.Options{}))
+	fill, err := phase(ctx, "fill=lease", s, keys, stderr, c.reader(db, leaseCfg))
 	if err != nil {
 		return err
 	}
 
 	// Phase 3: cold cache, no fill: the cache holds only what the stream
 	// wrote, here nothing, so every read goes to the database.
-	if err := deletePrefix(ctx, rdb, s.prefix); err != nil {
+	if err := c.clear(ctx); err != nil {
 		return err
 	}
-	nofill, err := phase(ctx, "fill=none", s, keys, stderr, cacheaside.New(rdb, db, noneCfg, cacheaside.Options{}))
+	nofill, err := phase(ctx, "fill=none", s, keys, stderr, c.reader(db, noneCfg))
 	if err != nil {
 		return err
 	}
@@ -206,8 +213,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	fmt.Fprintf(stderr, "db direct: %d reads in %v, p50 %v p99 %v\n", s.reads, direct.elapsed.Round(time.Millisecond), direct.p(0.50), direct.p(0.99))
 
-	fmt.Fprintf(stdout, "bench-read: rate=%.0f hit_p50_us=%.0f hit_p99_us=%.0f db_direct_p50_us=%.0f db_direct_p99_us=%.0f db_over_hit_p99=%.1f closed_hit_p50_us=%.0f closed_hit_p99_us=%.0f miss_p99_us=%.0f closed_db_direct_p50_us=%.0f closed_db_direct_p99_us=%.0f fill_hit_ratio=%.4f nofill_hit_ratio=%.4f db_queries_fill=%d db_queries_nofill=%d\n",
-		s.rate, us(openHit.p(0.50)), us(openHit.p(0.99)), us(openDB.p(0.50)), us(openDB.p(0.99)), float64(openDB.p(0.99))/float64(max(openHit.p(0.99), 1)),
+	fmt.Fprintf(stdout, "bench-read: cache=%s rate=%.0f hit_p50_us=%.0f hit_p99_us=%.0f db_direct_p50_us=%.0f db_direct_p99_us=%.0f db_over_hit_p99=%.1f closed_hit_p50_us=%.0f closed_hit_p99_us=%.0f miss_p99_us=%.0f closed_db_direct_p50_us=%.0f closed_db_direct_p99_us=%.0f fill_hit_ratio=%.4f nofill_hit_ratio=%.4f db_queries_fill=%d db_queries_nofill=%d\n",
+		s.cache, s.rate, us(openHit.p(0.50)), us(openHit.p(0.99)), us(openDB.p(0.50)), us(openDB.p(0.99)), float64(openDB.p(0.99))/float64(max(openHit.p(0.99), 1)),
 		us(hit.lat.p(0.50)), us(hit.lat.p(0.99)), us(nofill.lat.p(0.99)), us(direct.p(0.50)), us(direct.p(0.99)),
 		fill.hitRatio(), nofill.hitRatio(), fill.stats.DBQueries, nofill.stats.DBQueries)
 	return nil
@@ -221,7 +228,7 @@ type phaseResult struct {
 	reads int
 }
 
-// hitRatio is the share of reads Redis answered at the first look.
+// hitRatio is the share of reads the cache answered at the first look.
 func (p phaseResult) hitRatio() float64 {
 	return float64(p.stats.Hits+p.stats.TombstoneHits) / float64(p.reads)
 }

@@ -12,7 +12,6 @@ import (
 
 	"github.com/cloudsql-cache/cloudsql-cache/cdc"
 	"github.com/cloudsql-cache/cloudsql-cache/mysqlrow"
-	"github.com/cloudsql-cache/cloudsql-cache/redisstore"
 )
 
 // ensureTable creates and loads the table unless it already holds exactly
@@ -61,15 +60,16 @@ func ensureTable(ctx context.Context, db *sql.DB, s settings, stderr io.Writer) 
 	return nil
 }
 
-// warm writes every row as the change stream's snapshot would: {v, d} with
-// the snapshot's version, read through mysqlrow so d is the canonical JSON.
-func warm(ctx context.Context, db *sql.DB, rdb *redis.Client, cfg *cdc.Config, s settings, stderr io.Writer) error {
-	if err := deletePrefix(ctx, rdb, s.prefix); err != nil {
+// warm writes every row as the change stream's snapshot would: a row record
+// at the snapshot's version, read through mysqlrow so the row is the
+// canonical JSON.
+func warm(ctx context.Context, db *sql.DB, c benchCache, cfg *cdc.Config, s settings, stderr io.Writer) error {
+	if err := c.clear(ctx); err != nil {
 		return err
 	}
 	start := time.Now()
 	rows := mysqlrow.NewReader(db, cfg)
-	version := string(cdc.NewVersion(1, 4, 0))
+	version := cdc.NewVersion(1, 4, 0)
 	const batch = 1000
 	for first := 1; first <= s.rows; first += batch {
 		pks := make([][]any, 0, batch)
@@ -80,11 +80,7 @@ func warm(ctx context.Context, db *sql.DB, rdb *redis.Client, cfg *cdc.Config, s
 		if err != nil {
 			return err
 		}
-		pipe := rdb.Pipeline()
-		for _, r := range got {
-			pipe.HSet(ctx, r.Key, redisstore.FieldVersion, version, redisstore.FieldData, r.JSON)
-		}
-		if _, err := pipe.Exec(ctx); err != nil {
+		if err := c.write(ctx, got, version); err != nil {
 			return fmt.Errorf("warm: %w", err)
 		}
 	}
