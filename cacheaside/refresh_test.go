@@ -8,6 +8,7 @@ import (
 
 	"github.com/cloudsql-cache/cloudsql-cache/cacheaside"
 	"github.com/cloudsql-cache/cloudsql-cache/cdc"
+	"github.com/cloudsql-cache/cloudsql-cache/memcachestore"
 	"github.com/cloudsql-cache/cloudsql-cache/redisstore"
 )
 
@@ -15,10 +16,19 @@ import (
 // instance. Its clock stands still, so after its first checkpoint write it
 // never writes another: what it processes stays in its memory, as in the
 // second before a real instance's next write (or longer, for a slow one).
-func (e *env) instance() *redisstore.Store {
+func (e *env) instance() applier {
 	e.t.Helper()
 	frozen := time.Now()
-	s := redisstore.New(e.rdb, e.cfg, redisstore.Options{Now: func() time.Time { return frozen }})
+	now := func() time.Time { return frozen }
+	var s interface {
+		applier
+		Close(context.Context) error
+	}
+	if e.mc != nil {
+		s = memcachestore.New(e.mc, e.cfg, memcachestore.Options{Now: now})
+	} else {
+		s = redisstore.New(e.rdb, e.cfg, redisstore.Options{Now: now})
+	}
 	e.t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -27,7 +37,25 @@ func (e *env) instance() *redisstore.Store {
 	return s
 }
 
-func applyOn(t *testing.T, s *redisstore.Store, e *env, op cdc.Op, id int, row string, v cdc.Version) cdc.Outcome {
+// storedCheckpoint is the checkpoint version stored for the table's server.
+func (e *env) storedCheckpoint() cdc.Version {
+	e.t.Helper()
+	ctx := context.Background()
+	if e.mc != nil {
+		cp, err := memcachestore.ReadCheckpoint(ctx, e.mc, e.prefix, e.table)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		return cp.Version
+	}
+	cp, err := redisstore.ReadCheckpoint(ctx, e.rdb, e.prefix, e.table)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return cp.Version
+}
+
+func applyOn(t *testing.T, s applier, e *env, op cdc.Op, id int, row string, v cdc.Version) cdc.Outcome {
 	t.Helper()
 	ch := cdc.Change{Op: op, Table: e.table, Key: e.key(id), Version: v, Server: "srv"}
 	if row != "" {
@@ -48,7 +76,10 @@ func applyOn(t *testing.T, s *redisstore.Store, e *env, op cdc.Op, id int, row s
 // not overwrite the newer row read from MySQL (update), nor bring back a
 // row MySQL deleted (negative_ttl).
 func TestRefreshFillNeverBelowAProcessedChange(t *testing.T) {
-	e := newEnv(t, "    mode: refresh\n    fill: lease\n    negative_ttl: 1h\n")
+	eachCache(t, "    mode: refresh\n    fill: lease\n    negative_ttl: 1h\n", refreshFillNeverBelowAProcessedChange)
+}
+
+func refreshFillNeverBelowAProcessedChange(t *testing.T, e *env) {
 	ctx := context.Background()
 	a, b := e.instance(), e.instance()
 	c0, v0, v1 := cdc.NewVersion(5, 100, 0), cdc.NewVersion(5, 200, 0), cdc.NewVersion(5, 300, 0)
@@ -58,9 +89,8 @@ func TestRefreshFillNeverBelowAProcessedChange(t *testing.T) {
 	if out := applyOn(t, a, e, cdc.OpUpdate, 9, `{"id":9,"name":"x","n":9}`, c0); out != cdc.OutcomeIgnored {
 		t.Fatalf("C0: %v", out)
 	}
-	cp, err := redisstore.ReadCheckpoint(ctx, e.rdb, e.prefix, e.table)
-	if err != nil || cp.Version != c0 {
-		t.Fatalf("stored checkpoint %q, %v: want C0", cp.Version, err)
+	if cp := e.storedCheckpoint(); cp != c0 {
+		t.Fatalf("stored checkpoint %q: want C0", cp)
 	}
 
 	// V1 commits in MySQL (row 1 renamed "new"; row 2 deleted) and reaches
@@ -72,8 +102,8 @@ func TestRefreshFillNeverBelowAProcessedChange(t *testing.T) {
 	if out := applyOn(t, a, e, cdc.OpDelete, 2, "", v1); out != cdc.OutcomeIgnored {
 		t.Fatalf("V1 delete: %v", out)
 	}
-	if cp, _ := redisstore.ReadCheckpoint(ctx, e.rdb, e.prefix, e.table); cp.Version != c0 {
-		t.Fatalf("stored checkpoint moved to %q: the test needs it to lag", cp.Version)
+	if cp := e.storedCheckpoint(); cp != c0 {
+		t.Fatalf("stored checkpoint moved to %q: the test needs it to lag", cp)
 	}
 
 	r := e.reader(cacheaside.Options{})

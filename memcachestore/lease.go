@@ -106,10 +106,11 @@ type Lease struct {
 	Err error
 	// Token is the lease's token when State is LeaseGranted.
 	Token string
-	// Checkpoint is the checkpoint version of the Debezium server that
-	// streams the table, read with the lease: every change up to it had
-	// committed before the caller reads the database, so the fill's version
-	// is at least this. Empty when none is recorded.
+	// Checkpoint is the larger of the checkpoint version of the Debezium
+	// server that streams the table and the table's fill floor (FloorKey),
+	// read with the lease: every change up to it had committed before the
+	// caller reads the database, so the fill's version is at least this.
+	// Empty when neither is recorded.
 	Checkpoint cdc.Version
 
 	item    string      // the memcached key
@@ -120,24 +121,25 @@ type Lease struct {
 
 // AcquireLeases tries to take the fill lease of each key (Redis-form keys of
 // table, under prefix) for ttl, in two pipelined round trips: every record
-// with the table's watermark and the checkpoint, then the lease writes. A
+// with the table's watermark, fill floor and the checkpoint, then the lease
+// writes. A
 // lease is given back by a fill or a release, taken by any applied change,
 // and on an absent row its item expires after ttl (rounded up to seconds).
 func AcquireLeases(ctx context.Context, c *Client, prefix, table string, keys []string, ttl time.Duration) []Lease {
-	gets := make([]Op, len(keys)+2)
+	gets := make([]Op, len(keys)+3)
 	ops := make([]*Op, len(gets))
 	for i, k := range keys {
 		gets[i].Key = Key(prefix, k)
 	}
-	mark, cpGet := &gets[len(keys)], &gets[len(keys)+1]
-	mark.Key, cpGet.Key = TruncatedKey(prefix, table), CheckpointKey(prefix)
+	mark, cpGet, floorGet := &gets[len(keys)], &gets[len(keys)+1], &gets[len(keys)+2]
+	mark.Key, cpGet.Key, floorGet.Key = TruncatedKey(prefix, table), CheckpointKey(prefix), FloorKey(prefix, table)
 	for i := range gets {
 		ops[i] = &gets[i]
 	}
 	c.Do(ctx, ops)
 
 	out := make([]Lease, len(keys))
-	wm, floor, ferr := leaseFloor(mark, cpGet, table)
+	wm, floor, ferr := leaseFloor(mark, cpGet, floorGet, table)
 	now := time.Now()
 	var sets []*Op
 	var setFor []int // out index of sets[j]
@@ -217,20 +219,24 @@ func AcquireLeases(ctx context.Context, c *Client, prefix, table string, keys []
 	return out
 }
 
-// leaseFloor reads the watermark and the checkpoint version of the server
-// that streams table from their answers.
-func leaseFloor(mark, cpGet *Op, table string) (wm, floor cdc.Version, err error) {
-	if mark.Err != nil {
-		return "", "", mark.Err
+// leaseFloor reads from their answers the watermark, and the larger of the
+// checkpoint version of the server that streams table and the table's fill
+// floor (FloorKey).
+func leaseFloor(mark, cpGet, floorGet *Op, table string) (wm, floor cdc.Version, err error) {
+	if err := firstErr(mark, floorGet); err != nil {
+		return "", "", err
 	}
 	if wm, err = watermark(mark); err != nil {
+		return "", "", err
+	}
+	if floor, err = watermark(floorGet); err != nil {
 		return "", "", err
 	}
 	cps, err := decodeCheckpoints(cpGet)
 	if err != nil {
 		return "", "", err
 	}
-	return wm, cps.For(table).Version, nil
+	return wm, max(floor, cps.For(table).Version), nil
 }
 
 // leaseDeadline is the Unix ms after the last '.' of a lease token; 0 (long

@@ -69,3 +69,38 @@ func TestLeaseOnMarkerReleaseAndTakeover(t *testing.T) {
 		t.Errorf("record %v: the fill overwrote the change", rec)
 	}
 }
+
+// A refresh-mode change that finds no record leaves nothing but the table's
+// fill floor, raised to its version and never lowered, and a lease then
+// carries at least the floor.
+func TestRefreshIgnoredRaisesFillFloor(t *testing.T) {
+	b := privateBackend(t)
+	ctx := context.Background()
+	cfg, err := cdc.ParseConfig([]byte("prefix: \"test:\"\ntables:\n  db.t:\n    mode: refresh\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newTestStore(t, b.c, cfg, Options{})
+	floor := func() string {
+		get := &Op{Key: FloorKey("test:", "db.t")}
+		b.c.Do(ctx, []*Op{get})
+		if get.Err != nil {
+			t.Fatal(get.Err)
+		}
+		return string(get.Value)
+	}
+	v5, v3 := cdc.NewVersion(2, 5, 0), cdc.NewVersion(2, 3, 0)
+	for _, v := range []cdc.Version{v5, v3} {
+		out, err := s.Apply(ctx, cdc.Change{Op: cdc.OpUpdate, Table: "db.t", Key: "test:db.t:1", Version: v, Row: []byte(`{}`), Server: "srv"})
+		if err != nil || out != cdc.OutcomeIgnored {
+			t.Fatalf("apply %s: %v %v", v, out, err)
+		}
+		if got := floor(); got != string(v5) {
+			t.Fatalf("floor %q after %s, want %s", got, v, v5)
+		}
+	}
+	l := AcquireLeases(ctx, b.c, "test:", "db.t", []string{"test:db.t:2"}, time.Second)[0]
+	if l.State != LeaseGranted || l.Checkpoint < v5 {
+		t.Errorf("lease %+v: want its version at least the floor %s", l, v5)
+	}
+}

@@ -55,6 +55,14 @@ func TruncatedKey(prefix, table string) string {
 	return Key(prefix, prefix+"__cdc:truncated:"+table)
 }
 
+// FloorKey is the item holding table's fill floor under prefix: the highest
+// version of a refresh-mode change that found no record (and so left none).
+// A fill's version is at least the floor (AcquireLeases), so a late
+// redelivery older than a change the database read already showed is stale.
+func FloorKey(prefix, table string) string {
+	return Key(prefix, prefix+"__cdc:floor:"+table)
+}
+
 // CheckpointKey is the item holding the checkpoint (JSON, see Checkpoints)
 // under prefix.
 func CheckpointKey(prefix string) string { return Key(prefix, prefix+"__cdc:checkpoint") }

@@ -142,6 +142,7 @@ func (s *Store) ApplyBatch(ctx context.Context, changes []cdc.Change) []cdc.Resu
 	}
 	if len(order) > 0 {
 		s.apply(ctx, order)
+		s.raiseFloors(ctx, order)
 		for _, r := range order {
 			for _, c := range r.changes {
 				results[c.idx] = c.res
@@ -154,6 +155,84 @@ func (s *Store) ApplyBatch(ctx context.Context, changes []cdc.Change) []cdc.Resu
 	s.observe(ctx, done)
 	_ = s.maybeCheckpoint(ctx, false) // counted and logged inside
 	return results
+}
+
+// raiseFloors raises the fill floor of each table with refresh-mode changes
+// that found no record (ignored, leaving nothing) to the highest of their
+// versions, before they are acknowledged: a lease taken later reads the
+// floor, so its fill cannot carry a version below such a change, which the
+// stored checkpoint may not show yet (it lags by up to CheckpointEvery, and
+// another instance's by longer). A floor that cannot be written fails its
+// changes, to be redelivered.
+func (s *Store) raiseFloors(ctx context.Context, rows []*row) {
+	floors := map[string]cdc.Version{}
+	var tables []string
+	for _, r := range rows {
+		for _, c := range r.changes {
+			if c.refresh && c.res.Err == nil && c.res.Outcome == cdc.OutcomeIgnored {
+				if _, seen := floors[r.table]; !seen {
+					tables = append(tables, r.table)
+				}
+				floors[r.table] = max(floors[r.table], c.ch.Version)
+			}
+		}
+	}
+	if len(tables) == 0 {
+		return
+	}
+	errs := map[string]error{}
+	pending := tables
+	for attempt := 1; len(pending) > 0; attempt++ {
+		gets := make([]*Op, len(pending))
+		for i, t := range pending {
+			gets[i] = &Op{Key: FloorKey(s.cfg.Prefix, t)}
+		}
+		s.client.Do(ctx, gets)
+		var sets []*Op
+		var setFor []string
+		for i, t := range pending {
+			g := gets[i]
+			cur, err := watermark(g)
+			if g.Err != nil {
+				err = g.Err
+			}
+			switch {
+			case err != nil:
+				errs[t] = err
+			case cur < floors[t]:
+				sets = append(sets, &Op{Key: g.Key, Set: true, Value: []byte(floors[t]), CAS: g.Token, Add: g.Status != StatusHit})
+				setFor = append(setFor, t)
+			}
+		}
+		s.client.Do(ctx, sets)
+		var again []string
+		for j, set := range sets {
+			t := setFor[j]
+			switch {
+			case set.Err != nil:
+				errs[t] = set.Err
+			case set.Status == StatusStored:
+			case attempt >= s.opts.Attempts:
+				s.exhausted.Add(1)
+				errs[t] = fmt.Errorf("lost %d compare-and-swap races in a row", attempt)
+			default:
+				s.races.Add(1)
+				again = append(again, t)
+			}
+		}
+		pending = again
+	}
+	for _, r := range rows {
+		err := errs[r.table]
+		if err == nil {
+			continue
+		}
+		for _, c := range r.changes {
+			if c.refresh && c.res.Err == nil && c.res.Outcome == cdc.OutcomeIgnored {
+				c.res = cdc.Result{Outcome: cdc.OutcomeFailed, Err: fmt.Errorf("memcachestore: fill floor of %s: %w", r.table, err)}
+			}
+		}
+	}
 }
 
 // change is one change on its way: the record it writes and its result.
