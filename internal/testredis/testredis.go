@@ -5,17 +5,17 @@
 package testredis
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"net"
 	"os/exec"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/cloudsql-cache/cloudsql-cache/internal/testproc"
 )
 
 // SharedAddr is the address of the machine's Redis, shared by every test.
@@ -71,17 +71,11 @@ func deletePrefix(c *redis.Client, prefix string) error {
 }
 
 // Server is a private redis-server child process on a free loopback port,
-// for tests that stop or restart it. It is killed when the test ends. Its
-// methods must be called from the test's goroutine.
-type Server struct {
-	tb      testing.TB
-	port    int
-	dir     string
-	durable bool          // an append-only file keeps its data across Kill and Restart
-	cmd     *exec.Cmd     // nil while killed
-	out     bytes.Buffer  // the process's output; read only after exited is closed
-	exited  chan struct{} // closed when cmd has exited
-}
+// for tests that stop or restart it: Addr, Kill and Restart come from
+// testproc (a restarted server is empty unless it is durable, and answers
+// once it has read its append-only file back). It is killed when the test
+// ends. Its methods must be called from the test's goroutine.
+type Server struct{ *testproc.Process }
 
 // StartPrivate starts a private redis-server without persistence and waits
 // until it answers.
@@ -101,81 +95,25 @@ func StartDurable(tb testing.TB) *Server {
 
 func startPrivate(tb testing.TB, durable bool) *Server {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
+	dir := tb.TempDir()
+	aof := []string{"--appendonly", "no"}
+	if durable {
+		aof = []string{"--appendonly", "yes", "--appendfsync", "everysec"}
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	_ = ln.Close()
-	s := &Server{tb: tb, port: port, dir: tb.TempDir(), durable: durable}
-	tb.Cleanup(s.Kill) // first, so a start that fails is cleaned up too
-	s.start()
-	return s
+	return &Server{testproc.Start(tb, testproc.Spec{
+		Name: "redis-server",
+		Command: func(port int) *exec.Cmd {
+			return exec.Command("redis-server", append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
+				"--save", "", "--dir", dir}, aof...)...)
+		},
+		Ready: func(addr string) error {
+			c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
+			defer c.Close()
+			return c.Ping(context.Background()).Err()
+		},
+		Wait: 20 * time.Second, // a durable server answers LOADING until its file is read
+	})}
 }
-
-// Addr returns the server's host:port.
-func (s *Server) Addr() string { return "127.0.0.1:" + strconv.Itoa(s.port) }
 
 // URL returns the server's redis:// URL (database 0).
 func (s *Server) URL() string { return "redis://" + s.Addr() + "/0" }
-
-// Kill stops the server at once (SIGKILL), as a crash would. Killing a
-// killed server does nothing.
-func (s *Server) Kill() {
-	if s.cmd == nil {
-		return
-	}
-	_ = s.cmd.Process.Kill()
-	<-s.exited
-	s.cmd = nil
-}
-
-// Restart kills the server if it runs and starts it again on the same port,
-// empty unless it is durable, and waits until it answers (a durable one once
-// it has read its append-only file back).
-func (s *Server) Restart() {
-	s.tb.Helper()
-	s.Kill()
-	s.start()
-}
-
-func (s *Server) start() {
-	s.tb.Helper()
-	s.out.Reset()
-	aof := []string{"--appendonly", "no"}
-	if s.durable {
-		aof = []string{"--appendonly", "yes", "--appendfsync", "everysec"}
-	}
-	s.cmd = exec.Command("redis-server", append([]string{"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
-		"--save", "", "--dir", s.dir}, aof...)...)
-	s.cmd.Stdout, s.cmd.Stderr = &s.out, &s.out
-	if err := s.cmd.Start(); err != nil {
-		s.cmd = nil
-		s.tb.Fatalf("start redis-server (is it installed?): %v", err)
-	}
-	s.exited = make(chan struct{})
-	go func(cmd *exec.Cmd, exited chan struct{}) {
-		_ = cmd.Wait()
-		close(exited)
-	}(s.cmd, s.exited)
-
-	c := redis.NewClient(&redis.Options{Addr: s.Addr(), MaxRetries: -1})
-	defer c.Close()
-	deadline := time.Now().Add(20 * time.Second) // a durable server answers LOADING until its file is read
-	for {
-		err := c.Ping(context.Background()).Err()
-		if err == nil {
-			return
-		}
-		select {
-		case <-s.exited:
-			s.cmd = nil
-			s.tb.Fatalf("private redis-server on %s exited at start: %s", s.Addr(), s.out.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			s.tb.Fatalf("private redis-server on %s not answering: %v", s.Addr(), err)
-		}
-		time.Sleep(10 * time.Millisecond) // polling a condition with a deadline
-	}
-}
