@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"slices"
@@ -69,22 +70,44 @@ func splitTables(list string) []string {
 	return out
 }
 
-// loadRegistry reads the registry and keeps the tables asked for (all when
-// none are), sorted by name; a table asked for but absent is an error.
-func loadRegistry(ctx context.Context, redisURL, caFile, prefix, tables string) ([]string, *cdc.Registry, []string, error) {
-	rdb, err := redisClient(redisURL, caFile)
+// registryRead is the command line of a subcommand that reads the registry
+// (schema show, schema yaml): where the registry is and which of its tables.
+type registryRead struct{ redisURL, caFile, prefix, tables string }
+
+// parseRegistryRead parses the flags the registry-reading subcommands
+// share; name is the subcommand's, for usage and messages.
+func parseRegistryRead(name string, args []string, getenv func(string) string, stderr io.Writer) (registryRead, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	r := registryRead{caFile: getenv("REDIS_CA_CERT")}
+	fs.StringVar(&r.redisURL, "redis", firstNonEmpty(getenv("REDIS_URL"), "redis://127.0.0.1:6379/0"), "Redis URL")
+	fs.StringVar(&r.prefix, "prefix", getenv("CACHE_PREFIX"), "cache key prefix (default $CACHE_PREFIX)")
+	fs.StringVar(&r.tables, "tables", "", "comma-separated db.table list (default: every table)")
+	if err := parseFlags(fs, args); err != nil {
+		return r, err
+	}
+	if fs.NArg() > 0 {
+		return r, usagef("%s: unexpected arguments %q", name, fs.Args())
+	}
+	return r, nil
+}
+
+// load reads the registry and keeps the tables asked for (all when none
+// were), sorted, and the entries it could not parse.
+func (r registryRead) load(ctx context.Context) ([]string, *cdc.Registry, []string, error) {
+	rdb, err := redisClient(r.redisURL, r.caFile)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	defer rdb.Close()
-	reg, bad, err := schema.Load(ctx, rdb, prefix)
+	reg, bad, err := schema.Load(ctx, rdb, r.prefix)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	names := splitTables(tables)
+	names := splitTables(r.tables)
 	for _, n := range names {
 		if reg.Lookup(n) == nil {
-			return nil, nil, nil, fmt.Errorf("table %s is not in the registry %s (run cachectl schema sync)", n, cdc.RegistryKey(prefix))
+			return nil, nil, nil, fmt.Errorf("table %s is not in the registry %s (run cachectl schema sync)", n, cdc.RegistryKey(r.prefix))
 		}
 	}
 	if len(names) == 0 {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -16,26 +15,19 @@ import (
 // read, and every column with its type, marking the types the decoder
 // cannot use (their rows are cached as markers).
 func runSchemaShow(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("schema show", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	redisURL := fs.String("redis", firstNonEmpty(getenv("REDIS_URL"), "redis://127.0.0.1:6379/0"), "Redis URL")
-	prefix := fs.String("prefix", getenv("CACHE_PREFIX"), "cache key prefix (default $CACHE_PREFIX)")
-	tables := fs.String("tables", "", "comma-separated db.table list (default: every table)")
-	if err := parseFlags(fs, args); err != nil {
+	r, err := parseRegistryRead("schema show", args, getenv, stderr)
+	if err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return usagef("schema show: unexpected arguments %q", fs.Args())
 	}
 	now, err := cliNow(getenv)
 	if err != nil {
 		return fmt.Errorf("schema show: %w", err)
 	}
-	names, reg, bad, err := loadRegistry(ctx, *redisURL, getenv("REDIS_CA_CERT"), *prefix, *tables)
+	names, reg, bad, err := r.load(ctx)
 	if err != nil {
 		return fmt.Errorf("schema show: %w", err)
 	}
-	fmt.Fprintf(stdout, "registry %s: %d tables\n", cdc.RegistryKey(*prefix), len(names))
+	fmt.Fprintf(stdout, "registry %s: %d tables\n", cdc.RegistryKey(r.prefix), len(names))
 	for _, n := range names {
 		ts := reg.Lookup(n)
 		read := time.UnixMilli(ts.ReadAtMs).UTC()

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -15,18 +14,11 @@ import (
 // the registry. The config then wins over the registry, so it must be
 // regenerated after a schema change.
 func runSchemaYAML(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("schema yaml", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	redisURL := fs.String("redis", firstNonEmpty(getenv("REDIS_URL"), "redis://127.0.0.1:6379/0"), "Redis URL")
-	prefix := fs.String("prefix", getenv("CACHE_PREFIX"), "cache key prefix (default $CACHE_PREFIX)")
-	tables := fs.String("tables", "", "comma-separated db.table list (default: every table)")
-	if err := parseFlags(fs, args); err != nil {
+	r, err := parseRegistryRead("schema yaml", args, getenv, stderr)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return usagef("schema yaml: unexpected arguments %q", fs.Args())
-	}
-	names, reg, _, err := loadRegistry(ctx, *redisURL, getenv("REDIS_CA_CERT"), *prefix, *tables)
+	names, reg, _, err := r.load(ctx)
 	if err != nil {
 		return fmt.Errorf("schema yaml: %w", err)
 	}
