@@ -3,7 +3,6 @@ package serve
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"regexp"
 	"strings"
 	"sync"
@@ -45,22 +44,8 @@ func TestKafkaEndToEnd(t *testing.T) {
 	env := map[string]string{"DELIVERY": "kafka", "PORT": "0", "REDIS_URL": "redis://" + testredis.SharedAddr + "/0",
 		"CACHE_PREFIX": prefix, "SUMMARY_INTERVAL": "100ms", "KAFKA_BROKERS": brokers, "KAFKA_TOPICS": topic,
 		"KAFKA_GROUP": "workers", "KAFKA_DLQ_TOPIC": "rejected"}
-	stdout, stderr := &testlog.Buffer{}, &testlog.Buffer{}
+	base, stdout, stop := startRun(t, env)
 	ctx := context.Background()
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- Run(runCtx, nil, func(k string) string { return env[k] }, stdout, stderr) }()
-	t.Cleanup(cancel)
-	var addr string
-	eventually(t, "the listening line", func() bool {
-		m := listening.FindStringSubmatch(stderr.String())
-		if m != nil {
-			addr = m[1]
-		}
-		return m != nil
-	})
-	base := "http://" + addr
-	eventually(t, "healthy", func() bool { code, _ := get(t, base+"/healthz"); return code == http.StatusOK })
 
 	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
 	require.NoError(t, err)
@@ -102,25 +87,26 @@ func TestKafkaEndToEnd(t *testing.T) {
 		return strings.Contains(stdout.String(), `"message":"`+kafkasource.LagMessage+`"`)
 	})
 
-	cancel()
-	select {
-	case err := <-done:
-		require.NoError(t, err)
-	case <-time.After(15 * time.Second):
-		t.Fatal("run did not stop")
-	}
+	require.NoError(t, stop())
 	cp, err := rdb.HGet(ctx, redisstore.CheckpointKey(prefix), "dbserver1").Result()
 	require.NoError(t, err, "the checkpoint is flushed on stop")
 	assert.Len(t, cp, 40)
 	assert.Contains(t, stdout.String(), pipeline.SummaryMessage, "the last summary is written on stop")
 
+	assertOnlyJunkParked(t, c)
+}
+
+// assertOnlyJunkParked checks that the DLQ topic "rejected" of c holds one
+// record, the junk message.
+func assertOnlyJunkParked(t *testing.T, c *kfake.Cluster) {
+	t.Helper()
 	rd, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.ConsumeTopics("rejected"),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	require.NoError(t, err)
 	t.Cleanup(rd.Close)
-	pctx, pcancel := context.WithTimeout(ctx, 10*time.Second)
-	defer pcancel()
-	fs := rd.PollFetches(pctx)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	fs := rd.PollFetches(ctx)
 	require.NoError(t, fs.Err())
 	require.Len(t, fs.Records(), 1)
 	assert.Equal(t, "junk", string(fs.Records()[0].Value))

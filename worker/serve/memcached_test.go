@@ -3,7 +3,6 @@ package serve
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"regexp"
 	"strings"
 	"testing"
@@ -21,7 +20,6 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/cloudsql-cache/cloudsql-cache/internal/pubsubfake"
-	"github.com/cloudsql-cache/cloudsql-cache/internal/testlog"
 	"github.com/cloudsql-cache/cloudsql-cache/internal/testmemcache"
 	"github.com/cloudsql-cache/cloudsql-cache/internal/testprom"
 	"github.com/cloudsql-cache/cloudsql-cache/memcachestore"
@@ -29,45 +27,6 @@ import (
 )
 
 const noParkerWarning = "without REJECT_TOPIC or KAFKA_DLQ_TOPIC"
-
-// startRun runs the worker as main does with env and returns its base URL
-// once /healthz is 200, its stdout, and a stop that cancels the run and
-// returns its error.
-func startRun(t *testing.T, env map[string]string) (base string, stdout *testlog.Buffer, stop func() error) {
-	t.Helper()
-	stdout, stderr := &testlog.Buffer{}, &testlog.Buffer{}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- Run(ctx, nil, func(k string) string { return env[k] }, stdout, stderr) }()
-	stopped := false
-	stop = func() error {
-		t.Helper()
-		cancel()
-		if stopped {
-			return nil
-		}
-		stopped = true
-		select {
-		case err := <-done:
-			return err
-		case <-time.After(15 * time.Second):
-			t.Fatal("run did not stop")
-			return nil
-		}
-	}
-	t.Cleanup(func() { _ = stop() })
-	var addr string
-	eventually(t, "the listening line", func() bool {
-		m := listening.FindStringSubmatch(stderr.String())
-		if m != nil {
-			addr = m[1]
-		}
-		return m != nil
-	})
-	base = "http://" + addr
-	eventually(t, "healthy", func() bool { code, _ := get(t, base+"/healthz"); return code == http.StatusOK })
-	return base, stdout, stop
-}
 
 // memcachedRow reads the record of inventory.customers:id from memcached
 // and returns it, failing the test when there is none.
@@ -228,14 +187,5 @@ func TestKafkaMemcached(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotEmpty(t, cps.Servers["dbserver1"].Version, "the checkpoint is flushed on stop")
 
-	rd, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.ConsumeTopics("rejected"),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	require.NoError(t, err)
-	t.Cleanup(rd.Close)
-	pctx, pcancel := context.WithTimeout(ctx, 10*time.Second)
-	defer pcancel()
-	fs := rd.PollFetches(pctx)
-	require.NoError(t, fs.Err())
-	require.Len(t, fs.Records(), 1)
-	assert.Equal(t, "junk", string(fs.Records()[0].Value))
+	assertOnlyJunkParked(t, c)
 }

@@ -59,6 +59,59 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// startRun runs the worker as main does with env and returns its base URL
+// once /healthz is 200, its stdout, and a stop that cancels the run and
+// returns its error.
+func startRun(t *testing.T, env map[string]string) (base string, stdout *testlog.Buffer, stop func() error) {
+	t.Helper()
+	stdout, stderr := &testlog.Buffer{}, &testlog.Buffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, nil, func(k string) string { return env[k] }, stdout, stderr) }()
+	stopped := false
+	stop = func() error {
+		t.Helper()
+		cancel()
+		if stopped {
+			return nil
+		}
+		stopped = true
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(15 * time.Second):
+			t.Fatal("run did not stop")
+			return nil
+		}
+	}
+	t.Cleanup(func() { _ = stop() })
+	var addr string
+	eventually(t, "the listening line", func() bool {
+		m := listening.FindStringSubmatch(stderr.String())
+		if m != nil {
+			addr = m[1]
+		}
+		return m != nil
+	})
+	base = "http://" + addr
+	eventually(t, "healthy", func() bool { code, _ := get(t, base+"/healthz"); return code == http.StatusOK })
+	return base, stdout, stop
+}
+
+// fakePubSub starts the Pub/Sub fake and a client of it, both closed when
+// the test ends.
+func fakePubSub(t *testing.T) (*pubsubfake.Server, *pubsub.Client) {
+	t.Helper()
+	fake, err := pubsubfake.Start("127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { fake.Close() })
+	client, err := pubsub.NewClient(context.Background(), "p", option.WithEndpoint(fake.Addr), option.WithoutAuthentication(),
+		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
+	require.NoError(t, err)
+	t.Cleanup(func() { client.Close() })
+	return fake, client
+}
+
 // TestPullEndToEnd runs the worker as main does against the fake Pub/Sub
 // (reached through PUBSUB_EMULATOR_HOST) and the shared Redis: changes are
 // applied and acked, a compact (flattened) row is keyed by the column
@@ -69,14 +122,8 @@ func TestPullEndToEnd(t *testing.T) {
 	ts, err := cdc.NewTableSchema([]string{"id"}, []cdc.SchemaColumn{{Name: "id", Type: "int"}, {Name: "name", Type: "varchar(20)"}}, 42)
 	require.NoError(t, err)
 	require.NoError(t, schema.Write(context.Background(), rdb, prefix, map[string]*cdc.TableSchema{"shop.t": ts}))
-	fake, err := pubsubfake.Start("127.0.0.1:0")
-	require.NoError(t, err)
-	t.Cleanup(func() { fake.Close() })
+	fake, client := fakePubSub(t)
 	ctx := context.Background()
-	client, err := pubsub.NewClient(ctx, "p", option.WithEndpoint(fake.Addr), option.WithoutAuthentication(),
-		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
-	require.NoError(t, err)
-	t.Cleanup(func() { client.Close() })
 	for _, n := range []string{"a", "b"} {
 		_, err = client.TopicAdminClient.CreateTopic(ctx, &pubsubpb.Topic{Name: "projects/p/topics/" + n})
 		require.NoError(t, err)
@@ -88,21 +135,7 @@ func TestPullEndToEnd(t *testing.T) {
 	env := map[string]string{"DELIVERY": "pull", "PORT": "0", "REDIS_URL": "redis://" + testredis.SharedAddr + "/0",
 		"CACHE_PREFIX": prefix, "PUBSUB_EMULATOR_HOST": fake.Addr, "SUMMARY_INTERVAL": "1h",
 		"PUBSUB_SUBSCRIPTIONS": "projects/p/subscriptions/a, projects/p/subscriptions/b"}
-	stdout, stderr := &testlog.Buffer{}, &testlog.Buffer{}
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- Run(runCtx, nil, func(k string) string { return env[k] }, stdout, stderr) }()
-	t.Cleanup(cancel)
-	var addr string
-	eventually(t, "the listening line", func() bool {
-		m := listening.FindStringSubmatch(stderr.String())
-		if m != nil {
-			addr = m[1]
-		}
-		return m != nil
-	})
-	base := "http://" + addr
-	eventually(t, "healthy", func() bool { code, _ := get(t, base+"/healthz"); return code == http.StatusOK })
+	base, stdout, stop := startRun(t, env)
 
 	pubs := map[string]*pubsub.Publisher{}
 	for _, n := range []string{"a", "b"} {
@@ -141,13 +174,7 @@ func TestPullEndToEnd(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, int64(1), n, "the junk message is parked")
 
-	cancel()
-	select {
-	case err := <-done:
-		require.NoError(t, err)
-	case <-time.After(15 * time.Second):
-		t.Fatal("run did not stop")
-	}
+	require.NoError(t, stop())
 	cp, err := rdb.HGet(ctx, redisstore.CheckpointKey(prefix), "dbserver1").Result()
 	require.NoError(t, err, "the checkpoint is flushed on stop")
 	assert.Len(t, cp, 40)
@@ -199,14 +226,9 @@ func cut(kv string) (string, string, bool) {
 // REDIS_URL and keeps running (no crash loop); /healthz is 503 saying so,
 // asks again on every request, and is 200 once Redis answers.
 func TestCacheNotAnsweringAtStartThenReady(t *testing.T) {
-	fake, err := pubsubfake.Start("127.0.0.1:0")
-	require.NoError(t, err)
-	t.Cleanup(func() { fake.Close() })
+	fake, client := fakePubSub(t)
 	ctx := context.Background()
-	client, err := pubsub.NewClient(ctx, "p", option.WithEndpoint(fake.Addr), option.WithoutAuthentication(),
-		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
-	require.NoError(t, err)
-	t.Cleanup(func() { client.Close() })
+	var err error
 	_, err = client.TopicAdminClient.CreateTopic(ctx, &pubsubpb.Topic{Name: "projects/p/topics/a"})
 	require.NoError(t, err)
 	_, err = client.SubscriptionAdminClient.CreateSubscription(ctx, &pubsubpb.Subscription{
