@@ -41,10 +41,12 @@ fuzz:
 	$(GO) test ./handler -run '^$$' -fuzz FuzzDecodeBase64 -fuzztime $(FUZZTIME)
 	$(GO) test ./cdc -run '^$$' -fuzz FuzzParseTableSchema -fuzztime $(FUZZTIME)
 
-## bench: end-to-end benchmark (function vs naive handler vs EVALSHA alone, on the
-## machine's Redis); prints the bench: lines and updates the table in docs/performance.md
+## bench: end-to-end benchmark (function vs naive handler vs EVALSHA alone, the pull and Kafka
+## workers, on the machine's Redis); prints the bench: lines and updates the table in
+## docs/performance.md; CACHE=memcached adds the function over a private memcached -M
+## (bench-memcached:); BENCH_FLAGS passes flags (-doc '', -pull-cpuprofile FILE, ...)
 bench: services
-	$(GO) run ./bench/cmd/bench
+	$(GO) run ./bench/cmd/bench -cache $(or $(CACHE),redis) $(BENCH_FLAGS)
 
 ## bench-go: the go test benchmarks of every package
 bench-go:

@@ -58,7 +58,12 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	var err error
+	if len(os.Args) == 2 && os.Args[1] == kfakeServeArg {
+		err = serveKfake(ctx, os.Stdout)
+	} else {
+		err = run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	}
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -83,6 +88,10 @@ type config struct {
 	// is where the pull worker's CPU profile goes.
 	pullEvents  int
 	pullProfile string
+	// kafkaProfile, when set, is where the Kafka worker's CPU profile goes.
+	kafkaProfile string
+	// memcached adds the push function over a private memcached (-cache memcached).
+	memcached bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -102,6 +111,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.cpuprofile, "cpuprofile", "", "only profile the function under the concurrency-50 load, writing the CPU profile here")
 	fs.IntVar(&c.pullEvents, "pull-n", 30000, "events per streaming-pull worker point")
 	fs.StringVar(&c.pullProfile, "pull-cpuprofile", "", "also write a CPU profile of the pull worker during its schema point here")
+	fs.StringVar(&c.kafkaProfile, "kafka-cpuprofile", "", "also write a CPU profile of the Kafka worker during its schema point here")
+	cache := fs.String("cache", "redis", "redis, or memcached: also measure the push function with CACHE_BACKEND=memcached on a private memcached -M")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -122,6 +133,13 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	if c.events < 1000 || c.rate <= 0 || c.evalCalls < 1000 {
 		return c, errors.New("-n and -evalsha-n must be at least 1000 and -rate positive")
+	}
+	switch *cache {
+	case "redis":
+	case "memcached":
+		c.memcached = true
+	default:
+		return c, fmt.Errorf("-cache %q: want redis or memcached", *cache)
 	}
 	if c.procs < 0 {
 		return c, errors.New("-procs must be 0 (Go's default) or positive")
@@ -195,12 +213,12 @@ type bencher struct {
 type point struct {
 	label      string
 	res        bench.LoadResult
-	cpuUs      float64    // server process CPU per answered event, µs
-	redisUs    float64    // Redis server CPU per answered event, µs
-	dataBytes  int        // mean Pub/Sub data bytes per event
-	perCall    float64    // changes per apply script call (function only; redis-benchmark: per EVALSHA)
-	evalPerSec float64    // redis-benchmark only: changes applied per second
-	pull       *pullPoint // pull worker rows only
+	cpuUs      float64      // server process CPU per answered event, µs
+	redisUs    float64      // Redis server CPU per answered event, µs
+	dataBytes  int          // mean Pub/Sub data bytes per event
+	perCall    float64      // changes per apply script call (function only; redis-benchmark: per EVALSHA)
+	evalPerSec float64      // redis-benchmark only: changes applied per second
+	worker     *workerPoint // pull and Kafka worker rows only
 }
 
 func (b *bencher) all(ctx context.Context, stdout io.Writer) error {
@@ -303,6 +321,18 @@ func (b *bencher) all(ctx context.Context, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	kafkaSchema, kafkaNoSchema, kafkaCodecPoints, err := b.kafkaPoints(ctx, bins[3])
+	if err != nil {
+		return err
+	}
+	extra := append([]point{open, naivePoint, floorPoint, floorOpen, eval, eval8, pullSchema, pullNoSchema, kafkaSchema, kafkaNoSchema}, kafkaCodecPoints...)
+	var mc point
+	if b.cfg.memcached {
+		if mc, err = b.memcachedPoint(ctx, bins[0]); err != nil {
+			return err
+		}
+		extra = append(extra, mc)
+	}
 
 	fmt.Fprintf(stdout, "bench: events_per_sec=%.0f cpu_us_per_event=%.1f redis_cpu_us_per_event=%.1f redis_cpu_us_per_evalsha=%.1f p50_ms=%.2f p99_ms=%.2f naive_events_per_sec=%.0f redis_evalsha_per_sec=%.0f\n",
 		at50.res.EventsPerSec(), at50.cpuUs, at50.redisUs, eval.redisUs, ms(open.res.Quantile(0.5)), ms(open.res.Quantile(0.99)), naivePoint.res.EventsPerSec(), eval.evalPerSec)
@@ -314,10 +344,15 @@ func (b *bencher) all(ctx context.Context, stdout io.Writer) error {
 		at50.perCall, evalBatch, eval8.redisUs, evalBatch, eval8.evalPerSec)
 
 	fmt.Fprintf(stdout, "bench-pull: events_per_sec=%.0f cpu_us_per_event=%.1f redis_cpu_us_per_event=%.1f changes_per_call=%.1f p99_ms=%.2f noschema_events_per_sec=%.0f noschema_cpu_us_per_event=%.1f noschema_redis_cpu_us_per_event=%.1f\n",
-		pullSchema.pull.perSec, pullSchema.cpuUs, pullSchema.redisUs, pullSchema.perCall, ms(pullSchema.pull.p99),
-		pullNoSchema.pull.perSec, pullNoSchema.cpuUs, pullNoSchema.redisUs)
+		pullSchema.worker.perSec, pullSchema.cpuUs, pullSchema.redisUs, pullSchema.perCall, ms(pullSchema.worker.p99),
+		pullNoSchema.worker.perSec, pullNoSchema.cpuUs, pullNoSchema.redisUs)
 	fmt.Fprintf(stdout, "bench-pull-ratios: cpu_vs_push_saturation=%.2f redis_per_change_vs_evalsha1=%.2f (targets: at most 0.33 and 0.25)\n",
 		pullSchema.cpuUs/at50.cpuUs, pullSchema.redisUs/eval.redisUs)
+	fmt.Fprint(stdout, kafkaLines(kafkaSchema, kafkaNoSchema, at50, eval, kafkaCodecPoints))
+	if b.cfg.memcached {
+		fmt.Fprintf(stdout, "bench-memcached: events_per_sec=%.0f cpu_us_per_event=%.1f memcached_cpu_us_per_event=%.1f changes_per_call=%.1f redis_events_per_sec=%.0f redis_cpu_us_per_event=%.1f redis_server_cpu_us_per_event=%.1f\n",
+			mc.res.EventsPerSec(), mc.cpuUs, mc.redisUs, mc.perCall, at50.res.EventsPerSec(), at50.cpuUs, at50.redisUs)
+	}
 
 	if b.cfg.doc == "" {
 		return nil
@@ -331,7 +366,7 @@ func (b *bencher) all(ctx context.Context, stdout io.Writer) error {
 	if b.cfg.private {
 		desc.redis = "a private redis-server (-private-redis)"
 	}
-	table := sweepTable(time.Now(), desc, sweep, widePoint, noPoint, []point{open, naivePoint, floorPoint, floorOpen, eval, eval8, pullSchema, pullNoSchema})
+	table := sweepTable(time.Now(), desc, sweep, widePoint, noPoint, extra)
 	updated, err := replaceSweep(old, table)
 	if err != nil {
 		return err
@@ -406,9 +441,13 @@ func sweepTable(now time.Time, d tableDesc, sweep []point, wide, noschema point,
 		if p.perCall > 0 {
 			perCall = fmt.Sprintf("%.1f", p.perCall)
 		}
-		if p.pull != nil {
-			fmt.Fprintf(&s, "| %s | %.0f | %.2f | %.2f | %.1f | %.1f | %s | %.0f a batch, %.0f nacked |\n", p.label, p.pull.perSec,
-				ms(p.pull.p50), ms(p.pull.p99), p.cpuUs, p.redisUs, perCall, p.pull.batch, p.pull.nacked)
+		if w := p.worker; w != nil {
+			lag := " | "
+			if w.p99 > 0 {
+				lag = fmt.Sprintf("%.2f | %.2f", ms(w.p50), ms(w.p99))
+			}
+			fmt.Fprintf(&s, "| %s | %.0f | %s | %.1f | %.1f | %s | %.0f a batch, %.0f nacked |\n", p.label, w.perSec,
+				lag, p.cpuUs, p.redisUs, perCall, w.batch, w.nacked)
 			continue
 		}
 		if p.evalPerSec > 0 {
@@ -465,7 +504,11 @@ func (b *bencher) usage(ctx context.Context, srv *server) (u usage, err error) {
 	if u.server, err = bench.ProcCPU(srv.pid(), b.ticks); err != nil {
 		return u, err
 	}
-	if u.redis, err = bench.RedisCPU(ctx, b.rdb); err != nil {
+	cacheCPU := srv.cacheCPU
+	if cacheCPU == nil {
+		cacheCPU = func(ctx context.Context) (time.Duration, error) { return bench.RedisCPU(ctx, b.rdb) }
+	}
+	if u.redis, err = cacheCPU(ctx); err != nil {
 		return u, err
 	}
 	if u.loadgen, err = bench.ProcCPU(os.Getpid(), b.ticks); err != nil {

@@ -27,6 +27,9 @@ type server struct {
 	metrics bool // serves the function's /metrics, with the store's counters
 	// pprofURL is the base URL of its net/http/pprof server, when it has one.
 	pprofURL string
+	// cacheCPU, when set, reads the CPU its cache server has used (memcached);
+	// nil: Redis's, from INFO.
+	cacheCPU func(context.Context) (time.Duration, error)
 }
 
 // applyCounters reads the function's apply script calls and the changes
