@@ -70,7 +70,7 @@ func (b *bencher) startKafka(ctx context.Context, workerBin, prefix string) (*ka
 	r.producers = map[string]*kgo.Client{}
 	for _, c := range kafkaCodecs {
 		cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(kafkaTopic),
-			kgo.ProducerBatchMaxBytes(4<<20), kgo.ProducerBatchCompression(c.codec))
+			kgo.ProducerBatchCompression(c.codec))
 		if err != nil {
 			r.stop()
 			return nil, err

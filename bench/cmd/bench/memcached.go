@@ -1,16 +1,13 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/cloudsql-cache/cloudsql-cache/bench"
@@ -26,41 +23,14 @@ func startMemcached(ctx context.Context) (string, *exec.Cmd, func(), error) {
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	cmd := exec.Command("memcached", memcachedArgs(port, os.Geteuid())...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		return "", nil, nil, fmt.Errorf("memcached: %w", err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	stop := func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	}
-	for deadline := time.Now().Add(10 * time.Second); ; {
+	stop, err := startDaemon(ctx, cmd, func() bool {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
 			c.Close()
-			return addr, cmd, stop, nil
 		}
-		select {
-		case <-done:
-			return "", nil, nil, fmt.Errorf("memcached exited at start: %s", out.Bytes())
-		case <-ctx.Done():
-			stop()
-			return "", nil, nil, ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			stop()
-			return "", nil, nil, errors.New("memcached not answering after 10s")
-		}
-	}
+		return err == nil
+	})
+	return addr, cmd, stop, err
 }
 
 // memcachedArgs are the private memcached's flags: loopback only, no UDP,

@@ -1,14 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -206,8 +207,21 @@ func startRedis(ctx context.Context, dir string) (string, func(), error) {
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	cmd := exec.Command("redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", dir)
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	defer rdb.Close()
+	stop, err := startDaemon(ctx, cmd, func() bool { return rdb.Ping(ctx).Err() == nil })
+	return addr, stop, err
+}
+
+// startDaemon starts a private server process, waits up to 10 s until
+// ready says it answers, and returns a stop function (SIGTERM, then
+// SIGKILL after 10 s). Its output is in the error when it exits at start.
+func startDaemon(ctx context.Context, cmd *exec.Cmd, ready func() bool) (func(), error) {
+	name := filepath.Base(cmd.Path)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
-		return "", nil, fmt.Errorf("redis-server: %w", err)
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
@@ -220,22 +234,20 @@ func startRedis(ctx context.Context, dir string) (string, func(), error) {
 			<-done
 		}
 	}
-	rdb := redis.NewClient(&redis.Options{Addr: addr})
-	defer rdb.Close()
 	deadline := time.Now().Add(10 * time.Second)
-	for rdb.Ping(ctx).Err() != nil {
+	for !ready() {
 		select {
 		case <-done:
-			return "", nil, errors.New("redis-server exited at start")
+			return nil, fmt.Errorf("%s exited at start: %s", name, out.Bytes())
 		case <-ctx.Done():
 			stop()
-			return "", nil, ctx.Err()
+			return nil, ctx.Err()
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
 			stop()
-			return "", nil, errors.New("redis-server not answering after 10s")
+			return nil, fmt.Errorf("%s not answering after 10s", name)
 		}
 	}
-	return addr, stop, nil
+	return stop, nil
 }
