@@ -64,7 +64,13 @@ func TestParseFlags(t *testing.T) {
 	if c, err := parseFlags([]string{"-procs", "0"}, &bytes.Buffer{}); err != nil || c.procs != 0 {
 		t.Fatalf("-procs 0: %+v, %v", c, err)
 	}
-	for _, args := range [][]string{{"-sweep", "1,8"}, {"-sweep", "x,50"}, {"-n", "10"}, {"-rate", "0"}, {"-procs", "-1"}, {"extra"}} {
+	if c.memcached {
+		t.Fatal("memcached measured by default")
+	}
+	if c, err := parseFlags([]string{"-cache", "memcached"}, &bytes.Buffer{}); err != nil || !c.memcached {
+		t.Fatalf("-cache memcached: %+v, %v", c, err)
+	}
+	for _, args := range [][]string{{"-sweep", "1,8"}, {"-sweep", "x,50"}, {"-n", "10"}, {"-rate", "0"}, {"-procs", "-1"}, {"-cache", "redis2"}, {"extra"}} {
 		if _, err := parseFlags(args, &bytes.Buffer{}); err == nil {
 			t.Errorf("%v accepted", args)
 		}
