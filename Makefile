@@ -20,11 +20,15 @@ test: services
 ## the column registry synced from the run's tables in the local MariaDB (RUN_MYSQL); Ctrl-C
 ## stops publishing, drains, prints the summary and exits 0. EVENTS=N stops once N changes are
 ## applied; DELIVERY=pull goes through the streaming-pull worker instead of push, DELIVERY=kafka
-## through the Kafka worker on a Kafka fake (kfake); RUN_FLAGS passes more flags.
+## through the Kafka worker on a Kafka fake (kfake); CACHE=memcached writes to the memcached at
+## MEMCACHE_ADDR instead of Redis (key: and types: in the cache config, no registry; rejected
+## messages parked in a topic of the run's fake); RUN_FLAGS passes more flags.
 EVENTS ?= 0
 DELIVERY ?= push
+CACHE ?= redis
+MEMCACHE_ADDR ?= 127.0.0.1:11211
 run: services
-	$(GO) run ./cmd/cachectl run -redis $(RUN_REDIS) -mysql '$(RUN_MYSQL)' -events $(EVENTS) -delivery $(DELIVERY) $(RUN_FLAGS)
+	$(GO) run ./cmd/cachectl run -cache $(CACHE) -redis $(RUN_REDIS) -memcache $(MEMCACHE_ADDR) -mysql '$(RUN_MYSQL)' -events $(EVENTS) -delivery $(DELIVERY) $(RUN_FLAGS)
 
 services:
 	@bash scripts/services.sh
@@ -73,6 +77,5 @@ tf-test:
 
 ## bench-read: the read path on this machine's Redis and MariaDB: open loop at -rate (5,000/s: hits, DB direct), then closed loop (hits, fill=lease, fill=none, DB direct); CACHE=memcached reads memcached at MEMCACHE_ADDR (default 127.0.0.1:11211) instead; BENCHREAD_FLAGS passes flags (-dsn, -redis, -rate, -reads, ...)
 BENCH_READ_CACHE = $(or $(CACHE),redis)
-MEMCACHE_ADDR ?= 127.0.0.1:11211
 bench-read: services
 	$(GO) run ./cmd/benchread -cache $(BENCH_READ_CACHE) -memcache $(MEMCACHE_ADDR) $(BENCHREAD_FLAGS)

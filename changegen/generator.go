@@ -282,6 +282,24 @@ func writeTableConfig(b *strings.Builder, t *tableState) {
 	}
 }
 
+// AllKeys returns the cache key (without prefix) of every row the generator
+// can ever write, Options.Keys per table, in model order: a cache that
+// cannot delete by prefix (memcached) is cleared key by key.
+func (g *Generator) AllKeys() []string {
+	out := make([]string, 0, len(g.tables)*g.enc.opts.Keys)
+	for _, t := range g.tables {
+		row := make([]any, len(t.cols))
+		for k := range g.enc.opts.Keys {
+			for i, v := range t.keyValues(k) {
+				row[t.key[i]] = v
+			}
+			key, _ := g.enc.keys(t, row)
+			out = append(out, key)
+		}
+	}
+	return out
+}
+
 // Tables returns the model's tables as db.table, in model order.
 func (g *Generator) Tables() []string {
 	out := make([]string, len(g.tables))

@@ -420,3 +420,19 @@ func BenchmarkNext(b *testing.B) {
 	}
 	b.ReportMetric(float64(bytes)/float64(b.N), "bytes/event")
 }
+
+// TestAllKeysCoversEveryWrittenKey: every key a long run writes (key changes
+// included) is among AllKeys, which lists Keys distinct keys per table.
+func TestAllKeysCoversEveryWrittenKey(t *testing.T) {
+	g := New(Options{Seed: 5, Keys: 30})
+	all := g.AllKeys()
+	set := map[string]bool{}
+	for _, k := range all {
+		set[k] = true
+	}
+	assert.Len(t, set, len(g.Tables())*30, "distinct, Keys per table")
+	drain(g, 3000)
+	for _, e := range g.Expected() {
+		assert.True(t, set[e.Key], "written key %s not in AllKeys", e.Key)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -137,9 +138,11 @@ type KafkaQueue struct {
 	pending atomic.Int64
 }
 
-// StartKafkaQueue starts the fake with the topics and a producer.
+// StartKafkaQueue starts the fake with the topics, RejectTopic (a memcached
+// run's dead-letter topic, KAFKA_DLQ_TOPIC; not in the backlog) and a
+// producer.
 func StartKafkaQueue(topics []string) (*KafkaQueue, error) {
-	c, err := StartKafka(topics, KafkaPartitions)
+	c, err := StartKafka(append(slices.Clip(topics), RejectTopic), KafkaPartitions)
 	if err != nil {
 		return nil, err
 	}

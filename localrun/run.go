@@ -17,13 +17,24 @@ import (
 
 	"github.com/cloudsql-cache/cloudsql-cache/cdc"
 	"github.com/cloudsql-cache/cloudsql-cache/changegen"
+	"github.com/cloudsql-cache/cloudsql-cache/internal/pubsubfake"
+	"github.com/cloudsql-cache/cloudsql-cache/memcachestore"
 	"github.com/cloudsql-cache/cloudsql-cache/pushbridge"
 )
 
 // Config configures Run.
 type Config struct {
-	// RedisURL is the Redis the function writes to.
+	// Cache is the cache the function or worker writes to: CacheRedis (""
+	// too) or CacheMemcached.
+	Cache string
+	// RedisURL is the Redis (Cache redis).
 	RedisURL string
+	// MemcacheAddrs are the memcached nodes (Cache memcached). The run
+	// deletes every item it can write there first (memcached cannot delete
+	// by prefix), keeps key: and types: in the cache config (the column
+	// registry lives in Redis), and parks rejected messages in the Pub/Sub
+	// or Kafka fake's RejectTopic (memcached has no stream).
+	MemcacheAddrs []string
 	// Prefix is the cache key prefix of the run; Run deletes its keys first.
 	Prefix string
 	// Events stops the run once that many changes are published and applied;
@@ -36,6 +47,9 @@ type Config struct {
 	Seed   uint64
 	Keys   int
 	Format changegen.Format
+	// Malformed is the share of extra malformed messages published (each
+	// must be parked: the summary's rejected).
+	Malformed float64
 	// MySQLDSN, when set, is a MySQL server (MariaDB too) where the run
 	// creates the model's tables, in RunDatabase, and syncs the column
 	// registry from them as `cachectl schema sync` does in the cloud; the
@@ -219,35 +233,59 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		work = dir
 	}
 
-	opts, err := redis.ParseURL(cfg.RedisURL)
-	if err != nil {
-		return Summary{}, fmt.Errorf("redis: %w", err)
-	}
-	rdb := redis.NewClient(opts)
-	defer rdb.Close()
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		return Summary{}, fmt.Errorf("redis %s: %w (make run starts one with scripts/services.sh)", cfg.RedisURL, err)
-	}
-	cleared, err := ClearPrefix(ctx, rdb, cfg.Prefix)
-	if err != nil {
-		return Summary{}, err
-	}
-
 	format := cfg.Format
 	if format == "" {
 		format = changegen.FormatCompact
 	}
 	genOpts := format.Apply(changegen.Options{Seed: cfg.Seed, Keys: cfg.Keys})
-	if cfg.MySQLDSN != "" {
+	memcached := cfg.Cache == CacheMemcached
+	if cfg.MySQLDSN != "" && !memcached {
 		genOpts.Database = RunDatabase
 	}
 	gen := changegen.New(genOpts)
 	cacheConfig, types := gen.CacheConfig(cfg.Prefix), "key: and types: in the cache config"
-	if cfg.MySQLDSN != "" {
-		if err := syncRegistry(ctx, cfg.MySQLDSN, gen, rdb, cfg.Prefix); err != nil {
-			return Summary{}, fmt.Errorf("column registry: %w", err)
+	var cacheEnv []string
+	var cleared int
+	cacheName := cfg.RedisURL
+	switch cfg.Cache {
+	case "", CacheRedis:
+		opts, err := redis.ParseURL(cfg.RedisURL)
+		if err != nil {
+			return Summary{}, fmt.Errorf("redis: %w", err)
 		}
-		cacheConfig, types = gen.TablesConfig(cfg.Prefix), "column registry synced from MySQL database "+RunDatabase
+		rdb := redis.NewClient(opts)
+		defer rdb.Close()
+		if err := rdb.Ping(ctx).Err(); err != nil {
+			return Summary{}, fmt.Errorf("redis %s: %w (make run starts one with scripts/services.sh)", cfg.RedisURL, err)
+		}
+		if cleared, err = ClearPrefix(ctx, rdb, cfg.Prefix); err != nil {
+			return Summary{}, err
+		}
+		if cfg.MySQLDSN != "" {
+			if err := syncRegistry(ctx, cfg.MySQLDSN, gen, rdb, cfg.Prefix); err != nil {
+				return Summary{}, fmt.Errorf("column registry: %w", err)
+			}
+			cacheConfig, types = gen.TablesConfig(cfg.Prefix), "column registry synced from MySQL database "+RunDatabase
+		}
+		cacheEnv = []string{"REDIS_URL=" + cfg.RedisURL}
+	case CacheMemcached:
+		mc, err := memcachestore.NewClient(cfg.MemcacheAddrs, memcachestore.ClientOptions{})
+		if err != nil {
+			return Summary{}, fmt.Errorf("memcached: %w", err)
+		}
+		defer mc.Close()
+		if err := mc.Ping(ctx); err != nil {
+			return Summary{}, fmt.Errorf("memcached: %w (make run starts one with scripts/services.sh)", err)
+		}
+		if cleared, err = ClearMemcached(ctx, mc, cfg.Prefix, gen); err != nil {
+			return Summary{}, err
+		}
+		addrs := strings.Join(cfg.MemcacheAddrs, ",")
+		cacheName = "memcached " + addrs
+		types += " (the column registry lives in Redis: none on memcached)"
+		cacheEnv = []string{"CACHE_BACKEND=memcached", "MEMCACHE_ADDRS=" + addrs}
+	default:
+		return Summary{}, fmt.Errorf("cache %q: not %s or %s", cfg.Cache, CacheRedis, CacheMemcached)
 	}
 	configPath := filepath.Join(work, "cache.yaml")
 	if err := os.WriteFile(configPath, cacheConfig, 0o644); err != nil {
@@ -264,9 +302,9 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	defer logFile.Close()
 	// The pipeline runs on contexts of its own: ctx ending (Ctrl-C) stops
 	// the producer, while the queue goes on delivering what is published.
-	fn, q, err := startDelivery(context.WithoutCancel(ctx), cfg, work, []string{
-		"REDIS_URL=" + cfg.RedisURL, "CACHE_CONFIG=" + configPath, "CACHE_PREFIX=" + cfg.Prefix, "CACHE_SERVER_NAME=" + changegen.DefaultServer, "SUMMARY_INTERVAL=1h",
-	}, gen.Topics(), genOpts.Ordering, out, logFile)
+	fn, q, err := startDelivery(context.WithoutCancel(ctx), cfg, work, append(cacheEnv,
+		"CACHE_CONFIG="+configPath, "CACHE_PREFIX="+cfg.Prefix, "CACHE_SERVER_NAME="+changegen.DefaultServer, "SUMMARY_INTERVAL=1h",
+	), gen.Topics(), genOpts.Ordering, out, logFile)
 	if err != nil {
 		return Summary{}, err
 	}
@@ -296,7 +334,12 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		defer srv.Close()
 		control = "http://" + ln.Addr().String()
 	}
-	state := State{PID: os.Getpid(), Redis: cfg.RedisURL, Prefix: cfg.Prefix, Control: control, Started: time.Now().UTC()}
+	state := State{PID: os.Getpid(), Cache: cfg.Cache, Prefix: cfg.Prefix, Control: control, Started: time.Now().UTC()}
+	if memcached {
+		state.Memcache = cfg.MemcacheAddrs
+	} else {
+		state.Redis = cfg.RedisURL
+	}
 	if kq, ok := q.(*KafkaQueue); ok {
 		state.Kafka, state.KafkaGroup = kq.Brokers(), kq.Group
 	}
@@ -306,7 +349,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		}
 	}
 	fmt.Fprintf(out, "cache %s, prefix %q (cleared %d keys); %s %s (log %s); control %s; %s messages, %s\n",
-		cfg.RedisURL, cfg.Prefix, cleared, fn.Name, fn.URL(), logPath, firstNonEmpty(control, "off"), format, types)
+		cacheName, cfg.Prefix, cleared, fn.Name, fn.URL(), logPath, firstNonEmpty(control, "off"), format, types)
 	stopHow := "Ctrl-C to stop"
 	if cfg.Events > 0 {
 		stopHow = fmt.Sprintf("stops after %d changes; Ctrl-C to stop sooner", cfg.Events)
@@ -326,7 +369,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	produced := make(chan result, 1)
 	go func() {
 		p, err := Produce(prodCtx, gen, q, func() int64 { return q.Stats().Pending },
-			ProduceOptions{Events: cfg.Events, Rate: cfg.Rate, MaxBacklog: maxBacklog, Cuts: cuts, Settled: q.Idle})
+			ProduceOptions{Events: cfg.Events, Rate: cfg.Rate, Malformed: cfg.Malformed, MaxBacklog: maxBacklog, Cuts: cuts, Settled: q.Idle})
 		produced <- result{p, err}
 	}()
 
@@ -450,16 +493,31 @@ type queue interface {
 }
 
 // pushQueue is push delivery: the in-process Pub/Sub and the bridge that
-// POSTs its messages to the function.
+// POSTs its messages to the function; fake, when not nil, is the Pub/Sub
+// fake the PubSub is dialled to (a memcached run's: the function parks in
+// its RejectTopic).
 type pushQueue struct {
 	*pushbridge.Bridge
 	*pushbridge.PubSub
+	fake *pubsubfake.Server
+}
+
+// Close closes the client and the fake.
+func (q pushQueue) Close() error {
+	err := q.PubSub.Close()
+	if q.fake != nil {
+		err = errors.Join(err, q.fake.Close())
+	}
+	return err
 }
 
 // startDelivery starts the transport cfg.Delivery names and the process
 // that applies behind it (env is that process's cache settings; its output
 // goes to log): the push function behind the push bridge, or the worker
-// pulling from the Pub/Sub fake or consuming from the Kafka fake.
+// pulling from the Pub/Sub fake or consuming from the Kafka fake. On
+// memcached, which has no stream to park in, the process parks rejected
+// messages in RejectTopic of the run's Pub/Sub fake (REJECT_TOPIC) or Kafka
+// fake (KAFKA_DLQ_TOPIC).
 func startDelivery(ctx context.Context, cfg Config, work string, env, topics []string, ordering bool,
 	out, log io.Writer) (fn *Function, q queue, err error) {
 	defer func() {
@@ -473,6 +531,7 @@ func startDelivery(ctx context.Context, cfg Config, work string, env, topics []s
 			return nil, nil, err
 		}
 	}
+	memcached := cfg.Cache == CacheMemcached
 	fn = &Function{Port: port, Output: log, Env: env}
 	switch cfg.Delivery {
 	case "", DeliveryPush:
@@ -483,20 +542,35 @@ func startDelivery(ctx context.Context, cfg Config, work string, env, topics []s
 				return nil, nil, err
 			}
 		}
+		pq := pushQueue{}
+		if memcached {
+			// The function is another process: it reaches the reject
+			// topic through a fake served on a port.
+			if pq.fake, err = pubsubfake.Start("127.0.0.1:0"); err != nil {
+				return nil, nil, fmt.Errorf("pubsub fake: %w", err)
+			}
+			if pq.PubSub, err = pushbridge.DialPubSub(ctx, "local", pq.fake.Addr); err != nil {
+				return nil, nil, errors.Join(err, pq.fake.Close())
+			}
+			q = pq
+			if fn.Env, err = rejectTopicEnv(ctx, pq.PubSub, fn.Env, pq.fake.Addr); err != nil {
+				return nil, nil, err
+			}
+		} else {
+			if pq.PubSub, err = pushbridge.NewPubSub(ctx, "local"); err != nil {
+				return nil, nil, err
+			}
+			q = pq
+		}
 		if err := fn.Start(ctx); err != nil {
 			return nil, nil, err
 		}
-		ps, err := pushbridge.NewPubSub(ctx, "local")
-		if err != nil {
+		if pq.Bridge, err = pushbridge.New(ctx, pushbridge.Config{
+			PubSub: pq.PubSub, Topics: topics, Endpoint: fn.URL(), Concurrency: cfg.Concurrency, Ordering: ordering,
+		}); err != nil {
 			return nil, nil, errors.Join(err, fn.Stop())
 		}
-		bridge, err := pushbridge.New(ctx, pushbridge.Config{
-			PubSub: ps, Topics: topics, Endpoint: fn.URL(), Concurrency: cfg.Concurrency, Ordering: ordering,
-		})
-		if err != nil {
-			return nil, nil, errors.Join(err, ps.Close(), fn.Stop())
-		}
-		return fn, pushQueue{bridge, ps}, nil
+		return fn, pq, nil
 	case DeliveryPull, DeliveryKafka:
 		var env []string
 		if cfg.Delivery == DeliveryPull {
@@ -505,12 +579,20 @@ func startDelivery(ctx context.Context, cfg Config, work string, env, topics []s
 				return nil, nil, err
 			}
 			q, env = pq, pq.Env()
+			if memcached {
+				if env, err = rejectTopicEnv(ctx, pq.PubSub, env, ""); err != nil {
+					return nil, nil, err
+				}
+			}
 		} else {
 			kq, err := StartKafkaQueue(topics)
 			if err != nil {
 				return nil, nil, err
 			}
 			q, env = kq, kq.Env()
+			if memcached {
+				env = append(env, "KAFKA_DLQ_TOPIC="+RejectTopic)
+			}
 		}
 		fn.Name, fn.Bin, fn.Args, fn.Env = "worker", cfg.WorkerBin, cfg.WorkerArgs, append(fn.Env, env...)
 		if fn.Bin == "" {
@@ -526,6 +608,19 @@ func startDelivery(ctx context.Context, cfg Config, work string, env, topics []s
 	default:
 		return nil, nil, fmt.Errorf("delivery %q: not %s, %s or %s", cfg.Delivery, DeliveryPush, DeliveryPull, DeliveryKafka)
 	}
+}
+
+// rejectTopicEnv creates RejectTopic on ps and returns env with
+// REJECT_TOPIC naming it (and PUBSUB_EMULATOR_HOST=emulator, unless "").
+func rejectTopicEnv(ctx context.Context, ps *pushbridge.PubSub, env []string, emulator string) ([]string, error) {
+	if err := ps.CreateTopic(ctx, RejectTopic); err != nil {
+		return nil, err
+	}
+	env = append(env, "REJECT_TOPIC="+ps.TopicName(RejectTopic))
+	if emulator != "" {
+		env = append(env, "PUBSUB_EMULATOR_HOST="+emulator)
+	}
+	return env, nil
 }
 
 // progress prints the progress line: refreshed in place on a terminal

@@ -19,9 +19,13 @@ import (
 type State struct {
 	// PID is the run's process.
 	PID int `json:"pid"`
-	// Redis and Prefix are where the run's cache is.
-	Redis  string `json:"redis"`
-	Prefix string `json:"prefix"`
+	// Cache is the run's cache: CacheRedis ("" too, as runs before
+	// memcached wrote) or CacheMemcached. Redis or Memcache (the nodes) and
+	// Prefix are where it is.
+	Cache    string   `json:"cache,omitempty"`
+	Redis    string   `json:"redis,omitempty"`
+	Memcache []string `json:"memcache,omitempty"`
+	Prefix   string   `json:"prefix"`
 	// Control is the base URL of the run's control endpoint (/bridge for the
 	// bridge's counters, /cut for a consistent cut); "" when not served.
 	Control string `json:"control,omitempty"`

@@ -58,35 +58,77 @@ func (v *Verdict) Note(m Mismatch) {
 // verifyBatch is the number of keys read per pipeline.
 const verifyBatch = 500
 
-// Verify compares each expected key's record under prefix with its expected
-// state: a row must be cached byte for byte at the expected version (or a
-// newer one, which means the cache saw changes the expectation does not
-// know); a deleted row must not be cached (a tombstone or no record).
-func Verify(ctx context.Context, rdb redis.Cmdable, prefix string, expected []changegen.Expect) (Verdict, error) {
-	var v Verdict
-	for start := 0; start < len(expected); start += verifyBatch {
-		batch := expected[start:min(start+verifyBatch, len(expected))]
+// Cached is one key's record as VerifyRecords reads it.
+type Cached struct {
+	// Version is the record's version ("" when there is none).
+	Version string
+	// Row is the cached row when HasRow.
+	Row    []byte
+	HasRow bool
+	// Tombstone is true for a deleted row's record.
+	Tombstone bool
+}
+
+// Records reads the records of keys (prefix included), one Cached per key,
+// from the cache: RedisRecords or MemcachedRecords.
+type Records func(ctx context.Context, keys []string) ([]Cached, error)
+
+// RedisRecords reads records from Redis (the hash fields v, d and t), one
+// pipeline per call.
+func RedisRecords(rdb redis.Cmdable) Records {
+	return func(ctx context.Context, keys []string) ([]Cached, error) {
 		pipe := rdb.Pipeline()
-		cmds := make([]*redis.SliceCmd, len(batch))
-		for i, e := range batch {
-			cmds[i] = pipe.HMGet(ctx, prefix+e.Key, "v", "d", "t")
+		cmds := make([]*redis.SliceCmd, len(keys))
+		for i, k := range keys {
+			cmds[i] = pipe.HMGet(ctx, k, "v", "d", "t")
 		}
 		if _, err := pipe.Exec(ctx); err != nil {
-			return v, fmt.Errorf("verify: %w", err)
+			return nil, fmt.Errorf("verify: %w", err)
 		}
-		for i, e := range batch {
-			vals := cmds[i].Val()
+		out := make([]Cached, len(keys))
+		for i, cmd := range cmds {
+			vals := cmd.Val()
 			ver, _ := vals[0].(string)
 			row, hasRow := vals[1].(string)
 			_, tomb := vals[2].(string)
+			out[i] = Cached{Version: ver, Row: []byte(row), HasRow: hasRow, Tombstone: tomb}
+		}
+		return out, nil
+	}
+}
+
+// Verify is VerifyRecords on Redis.
+func Verify(ctx context.Context, rdb redis.Cmdable, prefix string, expected []changegen.Expect) (Verdict, error) {
+	return VerifyRecords(ctx, RedisRecords(rdb), prefix, expected)
+}
+
+// VerifyRecords compares each expected key's record under prefix with its
+// expected state: a row must be cached byte for byte at the expected version
+// (or a newer one, which means the cache saw changes the expectation does not
+// know); a deleted row must not be cached (a tombstone or no record).
+func VerifyRecords(ctx context.Context, read Records, prefix string, expected []changegen.Expect) (Verdict, error) {
+	var v Verdict
+	for start := 0; start < len(expected); start += verifyBatch {
+		batch := expected[start:min(start+verifyBatch, len(expected))]
+		keys := make([]string, len(batch))
+		for i, e := range batch {
+			keys[i] = prefix + e.Key
+		}
+		recs, err := read(ctx, keys)
+		if err != nil {
+			return v, err
+		}
+		for i, e := range batch {
+			c := recs[i]
+			ver, row := c.Version, string(c.Row)
 			v.Checked++
 			var kind, got string
 			switch {
-			case e.Deleted && hasRow:
+			case e.Deleted && c.HasRow:
 				kind, got = "resurrected", "row at "+ver+": "+row
 			case e.Deleted:
-			case !hasRow:
-				kind, got = "missing", fmt.Sprintf("no row (version %q, tombstone %t)", ver, tomb)
+			case !c.HasRow:
+				kind, got = "missing", fmt.Sprintf("no row (version %q, tombstone %t)", ver, c.Tombstone)
 			case row != string(e.Row) || ver < string(e.Version):
 				kind, got = "stale", "row at "+ver+": "+row
 			}

@@ -20,6 +20,9 @@ import (
 // work on the machine's Redis usually lives.
 const localRedisURL = "redis://127.0.0.1:6379/15"
 
+// localMemcacheAddr is the memcached that scripts/services.sh starts.
+const localMemcacheAddr = "127.0.0.1:11211"
+
 // localMySQLDSN is the MariaDB that scripts/services.sh starts, where a run
 // keeps its tables in a database of their own (localrun.RunDatabase).
 const localMySQLDSN = "root@tcp(127.0.0.1:3306)/"
@@ -35,12 +38,15 @@ func runRun(ctx context.Context, args []string, getenv func(string) string, stdo
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfg := localrun.Config{Out: stdout}
+	fs.StringVar(&cfg.Cache, "cache", localrun.CacheRedis, "the cache: redis, or memcached (no column registry there: key: and types: go in the cache config; rejected messages are parked in a topic of the run's Pub/Sub or Kafka fake)")
+	memcache := fs.String("memcache", localMemcacheAddr, "memcached nodes host:port,... (-cache memcached); the run deletes every item it can write there first")
 	fs.StringVar(&cfg.RedisURL, "redis", localRedisURL, "Redis URL; the run deletes its prefix's keys there first (default: DB 15 of the local server, kept for local runs)")
 	fs.StringVar(&cfg.Prefix, "prefix", "local:", "cache key prefix of the run; its keys are deleted first")
 	fs.IntVar(&cfg.Events, "events", 0, "stop after this many changes are applied (0: run until Ctrl-C)")
 	fs.Float64Var(&cfg.Rate, "rate", 0, "changes per second (0: as fast as the pipeline goes)")
 	seed := fs.Uint64("seed", 1, "generator seed")
 	fs.IntVar(&cfg.Keys, "keys", 1000, "distinct keys per table")
+	fs.Float64Var(&cfg.Malformed, "malformed", 0, "share of extra malformed messages to publish (each is parked and counted as rejected)")
 	format := fs.String("format", string(changegen.FormatCompact), "Debezium message profile: compact (flattened schemaless rows, no ordering key) or full (schema envelopes, ordering keys, Debezium's headers)")
 	fs.StringVar(&cfg.MySQLDSN, "mysql", localMySQLDSN, "MySQL (or MariaDB) where the run creates its tables, in database "+localrun.RunDatabase+", and syncs the column registry from them as `cachectl schema sync` does (empty: key: and types: in the cache config instead)")
 	fs.StringVar(&cfg.Delivery, "delivery", localrun.DeliveryPush, "how changes reach the cache: push (the push bridge POSTs each to the push function), pull (the worker streams them from the Pub/Sub fake in batches) or kafka (the worker consumes them from a Kafka fake as a consumer group)")
@@ -65,6 +71,16 @@ func runRun(ctx context.Context, args []string, getenv func(string) string, stdo
 	case localrun.DeliveryPush, localrun.DeliveryPull, localrun.DeliveryKafka:
 	default:
 		return usagef("run: -delivery %q: push, pull or kafka", cfg.Delivery)
+	}
+	switch cfg.Cache {
+	case localrun.CacheRedis:
+	case localrun.CacheMemcached:
+		cfg.MemcacheAddrs = strings.Split(*memcache, ",")
+	default:
+		return usagef("run: -cache %q: redis or memcached", cfg.Cache)
+	}
+	if cfg.Malformed < 0 || cfg.Malformed > 1 {
+		return usagef("run: -malformed must be between 0 and 1")
 	}
 	cfg.Seed = *seed
 	if cfg.FunctionBin == "" || cfg.WorkerBin == "" {

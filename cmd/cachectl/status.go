@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -18,6 +19,7 @@ import (
 	"github.com/cloudsql-cache/cloudsql-cache/internal/svcenv"
 	"github.com/cloudsql-cache/cloudsql-cache/kafkasource"
 	"github.com/cloudsql-cache/cloudsql-cache/localrun"
+	"github.com/cloudsql-cache/cloudsql-cache/memcachestore"
 	"github.com/cloudsql-cache/cloudsql-cache/pushbridge"
 	"github.com/cloudsql-cache/cloudsql-cache/redisstore"
 )
@@ -33,7 +35,7 @@ import (
 func runStatus(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	redisURL := fs.String("redis", firstNonEmpty(getenv("REDIS_URL"), "redis://127.0.0.1:6379/0"), "Redis URL (default $REDIS_URL; the local run's own, running or the last one, when neither is set)")
+	cache := addCacheFlags(fs, getenv, "the local run's own, running or the last one, when no cache flag or variable is set")
 	prefix := fs.String("prefix", getenv("CACHE_PREFIX"), "cache key prefix (default $CACHE_PREFIX; the local run's own, running or the last one, when neither is set)")
 	bridgeURL := fs.String("bridge", "", "URL of a local bridge's counters (default: the running local pipeline's, if any)")
 	kafkaBrokers := fs.String("kafka", getenv("KAFKA_BROKERS"), "Kafka brokers (default $KAFKA_BROKERS): show the worker group's committed offsets and lag per partition")
@@ -49,6 +51,9 @@ func runStatus(ctx context.Context, args []string, getenv func(string) string, s
 	if fs.NArg() > 0 {
 		return usagef("status: unexpected arguments %q", fs.Args())
 	}
+	if err := cache.check("status"); err != nil {
+		return err
+	}
 	now := time.Now()
 	if v := getenv("CACHECTL_NOW"); v != "" {
 		t, err := time.Parse(time.RFC3339Nano, v)
@@ -59,7 +64,7 @@ func runStatus(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	// A finished local run's cache is still worth showing: without it, a
 	// bare `status` after `make run` would look at prefix "" in DB 0.
-	local, err := localRun(fs, getenv, redisURL, prefix, false)
+	local, err := localRun(fs, getenv, cache, prefix, false)
 	if err != nil {
 		return err
 	}
@@ -72,31 +77,16 @@ func runStatus(ctx context.Context, args []string, getenv func(string) string, s
 			*kafkaGroup = local.KafkaGroup
 		}
 	}
-	if local != nil && !local.Live() && local.Redis == *redisURL && local.Prefix == *prefix {
+	if local != nil && !local.Live() && cache.same(*local) && local.Prefix == *prefix {
 		writeLastRun(stdout, local, now)
 	}
-	rdb, err := redisClient(*redisURL, getenv("REDIS_CA_CERT"))
-	if err != nil {
+	if cache.memcached() {
+		if err := writeMemcachedStatus(ctx, stdout, cache, *prefix, now); err != nil {
+			return err
+		}
+	} else if err := writeRedisStatus(ctx, stdout, cache, getenv("REDIS_CA_CERT"), *prefix, now); err != nil {
 		return err
 	}
-	defer rdb.Close()
-
-	cp, err := rdb.HGetAll(ctx, redisstore.CheckpointKey(*prefix)).Result()
-	if err != nil {
-		return fmt.Errorf("status: checkpoint: %w", err)
-	}
-	stream := redisstore.RejectedStreamKey(*prefix)
-	parked, err := rdb.XLen(ctx, stream).Result()
-	if err != nil {
-		return fmt.Errorf("status: parked messages: %w", err)
-	}
-	fmt.Fprintf(stdout, "prefix %q\n", *prefix)
-	writeCheckpoints(stdout, cp, now)
-	hint := ""
-	if parked > 0 {
-		hint = " (cachectl replay pushes them back through the function)"
-	}
-	fmt.Fprintf(stdout, "parked    %d messages in %s%s\n", parked, stream, hint)
 	if *bridgeURL != "" {
 		st, err := bridgeStats(ctx, *bridgeURL)
 		if err != nil {
@@ -126,16 +116,99 @@ func runStatus(ctx context.Context, args []string, getenv func(string) string, s
 	return nil
 }
 
+// writeRedisStatus prints the checkpoint and the parked messages of the
+// Redis cache.
+func writeRedisStatus(ctx context.Context, stdout io.Writer, cache *cacheFlags, caFile, prefix string, now time.Time) error {
+	rdb, err := redisClient(cache.redisURL, caFile)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	cp, err := rdb.HGetAll(ctx, redisstore.CheckpointKey(prefix)).Result()
+	if err != nil {
+		return fmt.Errorf("status: checkpoint: %w", err)
+	}
+	stream := redisstore.RejectedStreamKey(prefix)
+	parked, err := rdb.XLen(ctx, stream).Result()
+	if err != nil {
+		return fmt.Errorf("status: parked messages: %w", err)
+	}
+	fmt.Fprintf(stdout, "prefix %q\n", prefix)
+	writeCheckpoints(stdout, cp, now)
+	hint := ""
+	if parked > 0 {
+		hint = " (cachectl replay pushes them back through the function)"
+	}
+	fmt.Fprintf(stdout, "parked    %d messages in %s%s\n", parked, stream, hint)
+	return nil
+}
+
+// writeMemcachedStatus prints what memcached holds of the status: the
+// checkpoint item and each streamed table's truncate watermark. The parked
+// messages are not there (memcached has no stream: they are in REJECT_TOPIC
+// or the Kafka DLQ topic), and it cannot count keys by prefix.
+func writeMemcachedStatus(ctx context.Context, stdout io.Writer, cache *cacheFlags, prefix string, now time.Time) error {
+	cc, err := cache.open("")
+	if err != nil {
+		return err
+	}
+	defer cc.Close()
+	cps, err := memcachestore.ReadCheckpoints(ctx, cc.mc, prefix)
+	if err != nil {
+		return fmt.Errorf("status: checkpoint: %w", err)
+	}
+	fmt.Fprintf(stdout, "prefix %q on %s\n", prefix, cache)
+	writeCheckpoints(stdout, checkpointFields(cps), now)
+	tables := slices.Sorted(maps.Keys(cps.Tables))
+	ops := make([]*memcachestore.Op, len(tables))
+	for i, t := range tables {
+		ops[i] = &memcachestore.Op{Key: memcachestore.TruncatedKey(prefix, t)}
+	}
+	cc.mc.Do(ctx, ops)
+	for i, op := range ops {
+		switch {
+		case op.Err != nil:
+			return fmt.Errorf("status: truncate watermark of %s: %w", tables[i], op.Err)
+		case op.Status == memcachestore.StatusHit:
+			fmt.Fprintf(stdout, "truncated %s at %s (records at or below it read as absent)\n", tables[i], op.Value)
+		default:
+			fmt.Fprintf(stdout, "truncated %s never\n", tables[i])
+		}
+	}
+	fmt.Fprintln(stdout, "parked    not in memcached (it has no stream): rejected messages go to REJECT_TOPIC or KAFKA_DLQ_TOPIC; read their backlog there")
+	return nil
+}
+
+// checkpointFields returns the memcached checkpoint item in the Redis
+// checkpoint hash's fields (<server>, <server>|commit_ms, |applied_ms,
+// |server_id, table|<db.table>), so writeCheckpoints shows either cache's.
+func checkpointFields(cps memcachestore.Checkpoints) map[string]string {
+	out := map[string]string{}
+	for s, cp := range cps.Servers {
+		out[s] = string(cp.Version)
+		out[s+"|commit_ms"] = strconv.FormatInt(cp.CommitMs, 10)
+		out[s+"|applied_ms"] = strconv.FormatInt(cp.AppliedMs, 10)
+		if cp.ServerID != 0 {
+			out[s+"|server_id"] = strconv.FormatInt(cp.ServerID, 10)
+		}
+	}
+	for t, s := range cps.Tables {
+		out["table|"+t] = s
+	}
+	return out
+}
+
 // localRun reads the local run's state file. When the run is live (or has
-// ended, unless onlyLive) and neither the flag nor the environment chose
-// them, its Redis and prefix become the defaults of -redis and -prefix.
-func localRun(fs *flag.FlagSet, getenv func(string) string, redisURL, prefix *string, onlyLive bool) (*localrun.State, error) {
+// ended, unless onlyLive) and neither the flags nor the environment chose
+// them, its cache (Redis or memcached) and prefix become the defaults of the
+// cache flags and -prefix.
+func localRun(fs *flag.FlagSet, getenv func(string) string, cache *cacheFlags, prefix *string, onlyLive bool) (*localrun.State, error) {
 	st, ok, err := localrun.ReadState(localrun.StatePath(getenv("CACHECTL_STATE_DIR")))
 	if err != nil || !ok || (onlyLive && !st.Live()) {
 		return nil, err
 	}
-	if !flagSet(fs, "redis") && getenv("REDIS_URL") == "" {
-		*redisURL = st.Redis
+	if !cache.chosen(fs, getenv) {
+		cache.fromRun(st)
 	}
 	if !flagSet(fs, "prefix") && getenv("CACHE_PREFIX") == "" {
 		*prefix = st.Prefix
@@ -160,7 +233,9 @@ func writeLastRun(w io.Writer, st *localrun.State, now time.Time) {
 		fmt.Fprintf(w, "local run none active; the last one ended %s (%s ago), shown below\n",
 			st.Ended.Format(time.RFC3339), ago(now, st.Ended))
 	}
-	fmt.Fprintf(w, "  cache     %s prefix %q\n", st.Redis, st.Prefix)
+	var c cacheFlags
+	c.fromRun(*st)
+	fmt.Fprintf(w, "  cache     %s prefix %q\n", c.String(), st.Prefix)
 	if st.Expected != "" {
 		fmt.Fprintf(w, "  expected  %s (cachectl verify compares the cache with it)\n", st.Expected)
 	}

@@ -36,7 +36,7 @@ var errMismatch = errors.New("verify: the cache differs from the expected state"
 func runVerify(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	redisURL := fs.String("redis", firstNonEmpty(getenv("REDIS_URL"), "redis://127.0.0.1:6379/0"), "Redis URL (default $REDIS_URL; the local run's without -expected and -mysql)")
+	cache := addCacheFlags(fs, getenv, "the local run's without -expected and -mysql")
 	prefix := fs.String("prefix", getenv("CACHE_PREFIX"), "cache key prefix (default $CACHE_PREFIX; the local run's without -expected and -mysql)")
 	expectedPath := fs.String("expected", "", "expected state, JSON lines, written by cachectl run at its end (default: ask the local run)")
 	dsn := fs.String("mysql", "", "MySQL DSN to compare with instead, e.g. root@tcp(127.0.0.1:3306)/test")
@@ -48,6 +48,9 @@ func runVerify(ctx context.Context, args []string, getenv func(string) string, s
 	if fs.NArg() > 0 {
 		return usagef("verify: unexpected arguments %q", fs.Args())
 	}
+	if err := cache.check("verify"); err != nil {
+		return err
+	}
 	if *dsn != "" && *expectedPath != "" {
 		return usagef("verify: give -expected or -mysql (with -tables), not both")
 	}
@@ -56,7 +59,7 @@ func runVerify(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	source := *expectedPath
 	if *dsn == "" && *expectedPath == "" {
-		st, err := localRun(fs, getenv, redisURL, prefix, false)
+		st, err := localRun(fs, getenv, cache, prefix, false)
 		if err != nil {
 			return err
 		}
@@ -71,18 +74,21 @@ func runVerify(ctx context.Context, args []string, getenv func(string) string, s
 			source = path + ", written at the end of the local run"
 		}
 	}
-	rdb, err := redisClient(*redisURL, getenv("REDIS_CA_CERT"))
+	cc, err := cache.open(getenv("REDIS_CA_CERT"))
 	if err != nil {
 		return err
 	}
-	defer rdb.Close()
+	defer cc.Close()
 	var v localrun.Verdict
 	if *dsn != "" {
-		if v, err = verifyDatabase(ctx, rdb, *dsn, *configPath, *prefix, strings.Split(*tables, ",")); err != nil {
+		if v, err = verifyDatabase(ctx, cc, *dsn, *configPath, *prefix, strings.Split(*tables, ",")); err != nil {
 			return err
 		}
 		source = "MySQL " + *tables
-	} else if v, err = verifyExpected(ctx, rdb, *prefix, *expectedPath); err != nil {
+		if cc.mc != nil {
+			source += "; memcached cannot list keys, so rows cached but gone from the database (resurrected) are not looked for"
+		}
+	} else if v, err = verifyExpected(ctx, cc.records(*prefix), *prefix, *expectedPath); err != nil {
 		return err
 	}
 	for _, m := range v.Mismatches {
@@ -112,7 +118,7 @@ func expectedOfRun(ctx context.Context, st *localrun.State) (path string, releas
 	return st.Expected, func() {}, nil
 }
 
-func verifyExpected(ctx context.Context, rdb *redis.Client, prefix, path string) (localrun.Verdict, error) {
+func verifyExpected(ctx context.Context, read localrun.Records, prefix, path string) (localrun.Verdict, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return localrun.Verdict{}, fmt.Errorf("verify: %w", err)
@@ -122,14 +128,15 @@ func verifyExpected(ctx context.Context, rdb *redis.Client, prefix, path string)
 	if err != nil {
 		return localrun.Verdict{}, fmt.Errorf("verify: %s: %w", path, err)
 	}
-	return localrun.Verify(ctx, rdb, prefix, expected)
+	return localrun.VerifyRecords(ctx, read, prefix, expected)
 }
 
 // verifyDatabase compares every row of the tables in MySQL (read as
 // canonical JSON by mysqlrow, keys as the cache builds them) with the cache,
-// and every cached row of those tables with the database: a cached row the
-// database lacks is resurrected.
-func verifyDatabase(ctx context.Context, rdb *redis.Client, dsn, configPath, prefix string, tables []string) (localrun.Verdict, error) {
+// and, on Redis, every cached row of those tables with the database: a
+// cached row the database lacks is resurrected. memcached cannot list its
+// keys, so there only the database's rows are compared.
+func verifyDatabase(ctx context.Context, cc cacheConn, dsn, configPath, prefix string, tables []string) (localrun.Verdict, error) {
 	var v localrun.Verdict
 	cfg := cdc.DefaultConfig()
 	if configPath != "" {
@@ -145,6 +152,7 @@ func verifyDatabase(ctx context.Context, rdb *redis.Client, dsn, configPath, pre
 	}
 	defer db.Close()
 	reader := mysqlrow.NewReader(db, cfg)
+	read := cc.records(prefix)
 	// Mismatches name keys without the prefix, as the expected-state file does.
 	note := func(kind, key, want, got string) {
 		v.Note(localrun.Mismatch{Key: strings.TrimPrefix(key, prefix), Kind: kind, Want: want, Got: got})
@@ -163,28 +171,29 @@ func verifyDatabase(ctx context.Context, rdb *redis.Client, dsn, configPath, pre
 		inDB := make(map[string]bool, len(rows))
 		for start := 0; start < len(rows); start += 500 {
 			batch := rows[start:min(start+500, len(rows))]
-			pipe := rdb.Pipeline()
-			cmds := make([]*redis.StringCmd, len(batch))
+			keys := make([]string, len(batch))
 			for i, r := range batch {
-				cmds[i] = pipe.HGet(ctx, r.Key, "d")
+				keys[i] = r.Key
 			}
-			if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-				return v, fmt.Errorf("verify: %w", err)
+			recs, err := read(ctx, keys)
+			if err != nil {
+				return v, err
 			}
 			for i, r := range batch {
 				inDB[r.Key] = true
 				v.Checked++
-				got, err := cmds[i].Result()
-				switch {
-				case errors.Is(err, redis.Nil):
+				switch got := recs[i]; {
+				case !got.HasRow:
 					note("missing", r.Key, "row: "+string(r.JSON), "no row")
-				case err != nil:
-					return v, fmt.Errorf("verify: %w", err)
-				case got != string(r.JSON):
-					note("stale", r.Key, "row: "+string(r.JSON), "row: "+got)
+				case string(got.Row) != string(r.JSON):
+					note("stale", r.Key, "row: "+string(r.JSON), "row: "+string(got.Row))
 				}
 			}
 		}
+		if cc.rdb == nil {
+			continue
+		}
+		rdb := cc.rdb
 		iter := rdb.Scan(ctx, 0, cdc.TableKeyPrefix(prefix, table)+"*", 1000).Iterator()
 		for iter.Next(ctx) {
 			key := iter.Val()
