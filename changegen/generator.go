@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -140,6 +141,7 @@ type Generator struct {
 
 	seq, pos uint64 // binlog file sequence and position of the last event
 	gtid     uint64 // transaction number of the last GTID
+	snapSeq  uint64 // binlog file sequence and position the snapshot reads at
 	snapPos  uint64
 	snapshot []snapRow // rows still to be read by the snapshot
 	snapLen  int       // rows the snapshot reads in all
@@ -192,7 +194,7 @@ func New(opts Options) *Generator {
 		pos:      firstPos,
 		gtid:     1000,
 	}
-	g.snapPos = g.pos
+	g.snapSeq, g.snapPos = g.seq, g.pos
 	for _, t := range newTables() {
 		ts := newTableState(opts, t)
 		perm := g.r.Perm(opts.Keys)
@@ -370,6 +372,25 @@ func (g *Generator) Next(limit int) []Message {
 	return g.event(limit)
 }
 
+// Resnapshot queues a new snapshot: a read (op r) of every live row, table
+// by table in key order, at the binlog position of now, as Debezium sends
+// when asked to snapshot again (an incremental snapshot signalled through
+// its signal table, or a restart with a snapshot mode that snapshots): what
+// repairs a cache that lost its records. The next Next calls return it.
+func (g *Generator) Resnapshot() {
+	g.advance()
+	g.snapSeq, g.snapPos = g.seq, g.pos
+	g.snapshot, g.snapDone = g.snapshot[:0], 0
+	for _, t := range g.tables {
+		keys := slices.Clone(t.live.list)
+		slices.Sort(keys)
+		for _, k := range keys {
+			g.snapshot = append(g.snapshot, snapRow{t, k})
+		}
+	}
+	g.snapLen = len(g.snapshot)
+}
+
 // Snapshotting reports whether the snapshot still has rows to read.
 func (g *Generator) Snapshotting() bool { return len(g.snapshot) > 0 }
 
@@ -382,7 +403,7 @@ func (g *Generator) snapshotRead(sr snapRow) Message {
 	case 1:
 		flag = "first"
 	}
-	src := sourceFields{snapshot: flag, seq: firstSeq, pos: g.snapPos}
+	src := sourceFields{snapshot: flag, seq: g.snapSeq, pos: g.snapPos}
 	return g.message(sr.t, cdc.OpRead, nil, sr.t.rows[sr.k], src, 0)
 }
 
