@@ -149,7 +149,9 @@ func testRunInterrupted(t *testing.T, delivery string) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		args := append([]string{"run", "-redis", testRedisURL, "-prefix", prefix, "-keys", "40", "-drain", "2m"},
+		// -expected of its own: the default is the user's file in the temporary directory.
+		args := append([]string{"run", "-redis", testRedisURL, "-prefix", prefix, "-keys", "40", "-drain", "2m",
+			"-expected", filepath.Join(t.TempDir(), "expected.jsonl")},
 			deliveryFlags(t, delivery)...)
 		out, _, err := runCmdCtx(t, ctx, env, args...)
 		done <- result{out, err}
