@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -211,7 +212,8 @@ func TestUnreachableRedisAtStartRecovers(t *testing.T) {
 	assert.Equal(t, http.StatusServiceUnavailable, post())
 	code, body := get(t, svc.Mux(), "/healthz")
 	assert.Equal(t, http.StatusServiceUnavailable, code, "not ready while Redis does not answer")
-	assert.Contains(t, body, "REDIS_URL: nothing answers at "+rs.Addr())
+	// Refused, or timed out on a loaded machine (svcenv's test covers which sentence is which).
+	assert.Regexp(t, `REDIS_URL: (nothing answers at|no answer from) `+regexp.QuoteMeta(rs.Addr()), body)
 	code, _ = get(t, svc.Mux(), "/livez")
 	assert.Equal(t, http.StatusOK, code, "alive all the same: a restart would not help")
 

@@ -247,14 +247,17 @@ func TestCacheNotAnsweringAtStartThenReady(t *testing.T) {
 		cancel()
 		<-done
 	})
-	want := "REDIS_URL: nothing answers at " + rs.Addr()
+	// Refused, or (on a loaded machine, or when another test has taken
+	// the freed port) timed out: either names the setting and the address;
+	// svcenv's test covers which sentence goes with which error.
+	want := `REDIS_URL: (nothing answers at|no answer from) ` + regexp.QuoteMeta(rs.Addr())
 	eventually(t, "the start-up error", func() bool { return stdout.Count(`"severity":"ERROR"`) > 0 })
-	assert.Contains(t, stdout.String(), `"message":"cache not answering at start: `+want)
+	assert.Regexp(t, `"message":"cache not answering at start: `+want, stdout.String())
 	assert.Contains(t, stdout.String(), `"setting":"REDIS_URL"`)
 	addr := listening.FindStringSubmatch(stderr.String())[1]
 	code, body := get(t, "http://"+addr+"/healthz")
 	assert.Equal(t, http.StatusServiceUnavailable, code)
-	assert.Contains(t, body, "cache not answering: "+want)
+	assert.Regexp(t, "cache not answering: "+want, body)
 
 	rs.Restart()
 	eventually(t, "ready once Redis answers", func() bool { code, _ := get(t, "http://"+addr+"/healthz"); return code == http.StatusOK })
