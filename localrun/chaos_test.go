@@ -47,10 +47,11 @@ func (d *deliveries) observe(del pushbridge.Delivery) {
 // (the push function, the pull worker) mid-stream, after which the cache
 // must equal the generator's final state (no missing, stale or resurrected
 // key), every malformed message must be parked, and every message must be
-// accounted for once (pushChaos, pullChaos).
+// accounted for once (pushChaos, pullChaos, kafkaChaos).
 func TestChaosConvergence(t *testing.T) {
 	t.Run("push", func(t *testing.T) { runChaos(t, 50000, 1500, pushChaos) })
 	t.Run("pull", func(t *testing.T) { runChaos(t, 5000, 300, pullChaos) })
+	t.Run("kafka", func(t *testing.T) { runChaos(t, 5000, 300, kafkaChaos) })
 }
 
 // chaosRig is what every delivery's run shares.
@@ -87,6 +88,11 @@ type chaosDelivery struct {
 	account func(p Produced, parked int)
 	// stop ends the process gracefully (it flushes the checkpoint).
 	stop func() error
+	// sent, when set, sees every message the producer published, with its
+	// ID; parkedAs, when set, maps a parked message's ID to the ID the
+	// producer saw (a message the queue delivered under another ID).
+	sent     func(m changegen.Message, id string)
+	parkedAs func(id string) string
 }
 
 // runChaos publishes changes over keys keys per table through the delivery
@@ -119,6 +125,7 @@ func runChaos(t *testing.T, changes, keys int, start func(*testing.T, *chaosRig)
 		p, err := Produce(ctx, rig.gen, d.publisher, d.pending, ProduceOptions{
 			Events: changes, Malformed: 0.01, MaxBacklog: 300,
 			Published: func(n int) { publishedChanges.Store(int64(n)) },
+			Sent:      d.sent,
 		})
 		produced <- result{p, err}
 	}()
@@ -150,6 +157,9 @@ func runChaos(t *testing.T, changes, keys int, start func(*testing.T, *chaosRig)
 	parkedIDs := map[string]bool{}
 	for _, e := range entries {
 		id, _ := e.Values["message_id"].(string)
+		if d.parkedAs != nil {
+			id = d.parkedAs(id)
+		}
 		parkedIDs[id] = true
 	}
 	assert.Equal(t, res.p.MalformedIDs, parkedIDs, "the parked messages are exactly the malformed ones")

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -36,9 +37,9 @@ const KafkaMaxBacklog = 3000
 
 // StartKafka starts an in-process Kafka (franz-go's kfake, speaking the
 // Kafka protocol on a free port of 127.0.0.1) with the topics, each of
-// partitions partitions; Close stops it.
-func StartKafka(topics []string, partitions int32) (*kfake.Cluster, error) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, topics...))
+// partitions partitions, and opts; Close stops it.
+func StartKafka(topics []string, partitions int32, opts ...kfake.Opt) (*kfake.Cluster, error) {
+	c, err := kfake.NewCluster(append([]kfake.Opt{kfake.NumBrokers(1), kfake.SeedTopics(partitions, topics...)}, opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka fake: %w", err)
 	}
@@ -61,6 +62,11 @@ func (p *KafkaPublisher) Publish(ctx context.Context, msgs []pushbridge.Message)
 	recs := make([]*kgo.Record, len(msgs))
 	for i, m := range msgs {
 		recs[i] = &kgo.Record{Topic: m.Topic, Value: m.Data}
+		// Debezium's Kafka sink writes the record's headers, which its
+		// Pub/Sub sink copies to attributes.
+		for _, k := range slices.Sorted(maps.Keys(m.Attributes)) {
+			recs[i].Headers = append(recs[i].Headers, kgo.RecordHeader{Key: k, Value: []byte(m.Attributes[k])})
+		}
 		if m.OrderingKey != "" {
 			recs[i].Key = []byte(m.OrderingKey)
 		}
@@ -139,10 +145,10 @@ type KafkaQueue struct {
 }
 
 // StartKafkaQueue starts the fake with the topics, RejectTopic (a memcached
-// run's dead-letter topic, KAFKA_DLQ_TOPIC; not in the backlog) and a
-// producer.
-func StartKafkaQueue(topics []string) (*KafkaQueue, error) {
-	c, err := StartKafka(append(slices.Clip(topics), RejectTopic), KafkaPartitions)
+// run's dead-letter topic, KAFKA_DLQ_TOPIC; not in the backlog), the fake's
+// opts, and a producer.
+func StartKafkaQueue(topics []string, opts ...kfake.Opt) (*KafkaQueue, error) {
+	c, err := StartKafka(append(slices.Clip(topics), RejectTopic), KafkaPartitions, opts...)
 	if err != nil {
 		return nil, err
 	}

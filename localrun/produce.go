@@ -25,6 +25,10 @@ type ProduceOptions struct {
 	// Published, when set, is called after each publish with the change
 	// messages published so far (malformed ones not included).
 	Published func(n int)
+	// Sent, when set, is called for each message published, malformed
+	// ones included, with its message ID: a test keeps what it knows of
+	// the change (key, version) by the ID the queue gave it.
+	Sent func(m changegen.Message, id string)
 	// Cuts, when set, receives requests for a consistent cut (cut.go),
 	// served between publishes; Settled reports the backlog drained.
 	Cuts    <-chan *cut
@@ -66,6 +70,7 @@ func Produce(ctx context.Context, gen *changegen.Generator, ps Publisher, backlo
 	defer tick.Stop()
 	var malformedDue float64
 	batch := make([]pushbridge.Message, 0, publishBatch)
+	sent := make([]changegen.Message, 0, publishBatch)
 	malformed := make([]bool, 0, publishBatch)
 	message := func(m changegen.Message) pushbridge.Message {
 		return pushbridge.Message{Topic: m.Topic, Data: m.Data, OrderingKey: m.OrderingKey, Attributes: m.Attributes}
@@ -100,16 +105,17 @@ func Produce(ctx context.Context, gen *changegen.Generator, ps Publisher, backlo
 			}
 			continue
 		}
-		batch, malformed = batch[:0], malformed[:0]
+		batch, sent, malformed = batch[:0], sent[:0], malformed[:0]
 		for changes := 0; changes < n; {
 			for _, m := range gen.Next(n - changes) {
-				batch = append(batch, message(m))
+				batch, sent = append(batch, message(m)), append(sent, m)
 				malformed = append(malformed, false)
 				changes++
 				malformedDue += opts.Malformed
 			}
 			for ; malformedDue >= 1; malformedDue-- {
-				batch = append(batch, message(gen.Malformed()))
+				m := gen.Malformed()
+				batch, sent = append(batch, message(m)), append(sent, m)
 				malformed = append(malformed, true)
 			}
 		}
@@ -121,6 +127,9 @@ func Produce(ctx context.Context, gen *changegen.Generator, ps Publisher, backlo
 			return p, err
 		}
 		for i, id := range ids {
+			if opts.Sent != nil {
+				opts.Sent(sent[i], id)
+			}
 			if malformed[i] {
 				p.Malformed++
 				p.MalformedIDs[id] = true
