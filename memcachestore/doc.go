@@ -14,7 +14,9 @@
 // maintained Go client pipelines compare-and-swap writes (gomemcache sends
 // one CompareAndSwap per round trip), while the meta protocol lets one batch
 // of changes cost two round trips per node: every read of the batch, then
-// every write. Keys are spread over several nodes by consistent hashing in
+// every write. Concurrent single changes (push requests) are merged into
+// such batches (internal/coalesce), as the Redis store merges them into one
+// script call. Keys are spread over several nodes by consistent hashing in
 // libketama's layout (libmemcached's ketama mode), so adding a node moves
 // about 1/n of the keys.
 //

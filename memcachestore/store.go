@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cloudsql-cache/cloudsql-cache/cdc"
+	"github.com/cloudsql-cache/cloudsql-cache/internal/coalesce"
 	"github.com/cloudsql-cache/cloudsql-cache/internal/position"
 )
 
@@ -27,6 +28,9 @@ type Options struct {
 	// losing a compare-and-swap race before it fails (transiently, to be
 	// redelivered); default 10.
 	Attempts int
+	// MaxBatch caps how many concurrent Apply calls are merged into one
+	// batch (two round trips per node); default 256.
+	MaxBatch int
 	// Now is the clock for checkpoint times and expiry; default time.Now.
 	Now func() time.Time
 }
@@ -61,6 +65,13 @@ type Store struct {
 	closed bool
 	active sync.WaitGroup
 
+	// merge batches concurrent Apply calls (one change each, from push
+	// requests): a read and a write round trip per batch instead of per
+	// change. Its drainer runs with bg, cancelled when Close gives up.
+	merge    *coalesce.Batcher[cdc.Change, cdc.Result]
+	bg       context.Context
+	cancelBg context.CancelFunc
+
 	quit       chan struct{} // closed by Close: stops the checkpoint ticker
 	tickerDone chan struct{}
 
@@ -80,10 +91,16 @@ func New(client *Client, cfg *cdc.Config, opts Options) *Store {
 	if opts.Attempts <= 0 {
 		opts.Attempts = 10
 	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 256
+	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	bg, cancel := context.WithCancel(context.Background())
 	s := &Store{
+		bg:         bg,
+		cancelBg:   cancel,
 		client:     client,
 		cfg:        cfg,
 		opts:       opts,
@@ -93,13 +110,24 @@ func New(client *Client, cfg *cdc.Config, opts Options) *Store {
 		quit:       make(chan struct{}),
 		tickerDone: make(chan struct{}),
 	}
+	s.merge = coalesce.New(bg, opts.MaxBatch, s.applyBatch)
 	go s.checkpointTicker()
 	return s
 }
 
-// Apply applies one change; see ApplyBatch.
+// Apply applies one change, as ApplyBatch does. Concurrent calls are merged
+// into batches (package coalesce); in an idle process a call is sent at
+// once. If ctx ends while the change waits for a batch, ctx's error is
+// returned and the change may still be applied later, which is harmless.
 func (s *Store) Apply(ctx context.Context, ch cdc.Change) (cdc.Outcome, error) {
-	r := s.ApplyBatch(ctx, []cdc.Change{ch})[0]
+	if !s.enter() {
+		return cdc.OutcomeFailed, ErrClosed
+	}
+	defer s.active.Done()
+	r, err := s.merge.Do(ctx, ch)
+	if err != nil {
+		return cdc.OutcomeFailed, err
+	}
 	return r.Outcome, r.Err
 }
 
@@ -108,16 +136,27 @@ func (s *Store) Apply(ctx context.Context, ch cdc.Change) (cdc.Outcome, error) {
 // order over one read of the record and written once; all the batch's
 // reads go out in one pipelined round trip per node, then all its writes.
 // An error is transient (a node down or full, a race lost Attempts times:
-// redeliver) or wraps cdc.ErrInvalid.
+// redeliver) or wraps cdc.ErrInvalid. A batch of one (a push) goes the way
+// of Apply, so concurrent pushes share round trips.
 func (s *Store) ApplyBatch(ctx context.Context, changes []cdc.Change) []cdc.Result {
-	results := make([]cdc.Result, len(changes))
+	if len(changes) == 1 {
+		outcome, err := s.Apply(ctx, changes[0])
+		return []cdc.Result{{Outcome: outcome, Err: err}}
+	}
 	if !s.enter() {
+		results := make([]cdc.Result, len(changes))
 		for i := range results {
 			results[i] = cdc.Result{Outcome: cdc.OutcomeFailed, Err: ErrClosed}
 		}
 		return results
 	}
 	defer s.active.Done()
+	return s.applyBatch(ctx, changes)
+}
+
+// applyBatch is ApplyBatch inside an admitted call (or the merger's drainer).
+func (s *Store) applyBatch(ctx context.Context, changes []cdc.Change) []cdc.Result {
+	results := make([]cdc.Result, len(changes))
 	rows := map[string]*row{}
 	var order []*row
 	var done []cdc.Change
@@ -479,8 +518,9 @@ func (s *Store) enter() bool {
 	return true
 }
 
-// Close stops accepting changes, waits for the calls in progress and writes
-// the checkpoint. If ctx ends first, ctx's error is returned.
+// Close stops accepting changes, waits for the calls in progress and the
+// merged batches still queued, and writes the checkpoint. If ctx ends
+// first, the queued batches are cancelled and ctx's error returned.
 func (s *Store) Close(ctx context.Context) error {
 	s.mu.Lock()
 	if s.closed {
@@ -493,14 +533,18 @@ func (s *Store) Close(ctx context.Context) error {
 	idle := make(chan struct{})
 	go func() {
 		s.active.Wait()
+		s.merge.Wait() // after active: only an Apply call starts a drainer
 		<-s.tickerDone
 		close(idle)
 	}()
 	select {
 	case <-idle:
 	case <-ctx.Done():
+		s.cancelBg()
+		<-idle
 		return ctx.Err()
 	}
+	defer s.cancelBg()
 	return s.maybeCheckpoint(ctx, true)
 }
 

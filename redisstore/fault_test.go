@@ -3,10 +3,7 @@ package redisstore
 import (
 	"context"
 	"errors"
-	"fmt"
-	"runtime"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -108,106 +105,5 @@ func TestRedisDown(t *testing.T) {
 	}
 	if got := c.HGet(ctx, "db.rep:1", "d").Val(); got != string(rowJSON(1, 2)) {
 		t.Fatalf("after restart the record holds %q", got)
-	}
-}
-
-// TestCoalescing holds one Apply's pipeline on a paused server and checks
-// that the calls arriving meanwhile go out together as the next pipeline.
-func TestCoalescing(t *testing.T) {
-	srv := testredis.StartPrivate(t)
-	c := redis.NewClient(&redis.Options{Addr: srv.Addr(), ReadTimeout: 10 * time.Second})
-	t.Cleanup(func() { _ = c.Close() })
-	ctl := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-	t.Cleanup(func() { _ = ctl.Close() })
-	ctx := context.Background()
-	s := newTestStore(t, c, testConfig(""), Options{MaxBatch: 30})
-	// Load the script first, so NOSCRIPT retries do not add pipelines.
-	if _, err := s.Apply(ctx, cdc.Change{Op: cdc.OpDelete, Table: "db.rep", Key: "db.rep:warm", Version: ver(1, 1)}); err != nil {
-		t.Fatal(err)
-	}
-	before := s.Stats()
-
-	if err := ctl.Do(ctx, "CLIENT", "PAUSE", "10000", "WRITE").Err(); err != nil {
-		t.Fatal(err)
-	}
-	const calls = 50
-	errs := make(chan error, calls)
-	for i := 0; i < calls; i++ {
-		go func() {
-			out, err := s.Apply(ctx, cdc.Change{Op: cdc.OpCreate, Table: "db.rep", Key: "db.rep:" + strconv.Itoa(i),
-				Version: ver(1, 1), Row: rowJSON(i, 0)})
-			if err == nil && out != cdc.OutcomeApplied {
-				err = errors.New(out.String())
-			}
-			errs <- err
-		}()
-	}
-	// The first call carries its own change and whichever others reached
-	// Apply while it yielded; the rest queue behind it.
-	var first int
-	waitFor(t, "calls queued behind the paused call", func() bool {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		first = int(s.Stats().ApplyCalls - before.ApplyCalls)
-		return first > 0 && first+len(s.queue) == calls
-	})
-	if err := ctl.Do(ctx, "CLIENT", "UNPAUSE").Err(); err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < calls; i++ {
-		if err := <-errs; err != nil {
-			t.Fatal(err)
-		}
-	}
-	after := s.Stats()
-	// The paused call, then the rest in batches of at most 30.
-	want := 1 + (calls-first+29)/30
-	if p, n := after.ApplyPipelines-before.ApplyPipelines, after.ApplyCalls-before.ApplyCalls; p != int64(want) || n != calls {
-		t.Fatalf("%d calls went in %d script calls (the first carried %d), want %d in %d", n, p, first, calls, want)
-	}
-}
-
-// TestYieldJoinsRunnable checks that a call finding no other in flight
-// yields before it sends, and that the changes queued during the yield go in
-// the same call rather than in a second one after it. The yield here waits
-// until every other caller has queued, which runtime.Gosched lets happen
-// when they are runnable; which goroutines the scheduler runs is not ours
-// to test.
-func TestYieldJoinsRunnable(t *testing.T) {
-	c, prefix := testredis.Shared(t)
-	s := newTestStore(t, c, testConfig(prefix), Options{})
-	ctx := context.Background()
-	const callers = 10
-	yields := 0
-	s.yield = func() {
-		yields++ // only the sender yields, one at a time
-		for {
-			s.mu.Lock()
-			queued := len(s.queue)
-			s.mu.Unlock()
-			if queued == callers-1 {
-				return
-			}
-			runtime.Gosched()
-		}
-	}
-	before := s.Stats()
-	var wg sync.WaitGroup
-	for i := range callers {
-		wg.Go(func() {
-			ch := cdc.Change{Op: cdc.OpCreate, Table: "db.rep", Key: fmt.Sprintf("%sdb.rep:y%d", prefix, i),
-				Version: ver(1, 1), Row: rowJSON(i, 0)}
-			if out, err := s.Apply(ctx, ch); err != nil || out != cdc.OutcomeApplied {
-				t.Errorf("%s: %v %v", ch.Key, out, err)
-			}
-		})
-	}
-	wg.Wait()
-	after := s.Stats()
-	if p, n := after.ApplyPipelines-before.ApplyPipelines, after.ApplyCalls-before.ApplyCalls; p != 1 || n != callers {
-		t.Fatalf("%d concurrent changes went in %d script calls, want 1", n, p)
-	}
-	if yields != 1 {
-		t.Errorf("%d yields, want the sender's one", yields)
 	}
 }

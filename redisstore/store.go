@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cloudsql-cache/cloudsql-cache/cdc"
+	"github.com/cloudsql-cache/cloudsql-cache/internal/coalesce"
 	"github.com/cloudsql-cache/cloudsql-cache/internal/position"
 )
 
@@ -58,27 +58,25 @@ type Store struct {
 	opts   Options // defaults filled in
 	log    *slog.Logger
 
-	// mu guards closed, inflight and queue. Batching is "write when idle":
-	// an Apply call that finds no call in flight yields the CPU once, so
-	// that handlers ready to run can queue behind it, then sends its own
-	// change with the queued ones; calls arriving meanwhile queue, and
-	// whoever finishes the call hands the queue to a drainer goroutine,
-	// which sends it (up to MaxBatch per call, yielding before each) until
-	// it is empty. The yield costs nothing when nothing else is runnable;
-	// on a busy CPU it turns a lone call and a small batch into one full
-	// batch (about 24 changes a call instead of 2–7 in `make bench`).
-	mu       sync.Mutex
-	closed   bool
-	inflight bool
-	queue    []*request
+	// mu guards closed.
+	mu     sync.Mutex
+	closed bool
 
-	// active counts Apply and ApplyBatch calls and the drainer; it is only
-	// raised from zero under mu while !closed, so Close can wait for it.
+	// merge batches concurrent Apply calls (package coalesce, "send when
+	// idle"): the yield before a lone call is sent costs nothing when
+	// nothing else is runnable, and on a busy CPU turns a lone call and a
+	// small batch into one full batch (about 24 changes a call instead of
+	// 2–7 in `make bench`).
+	merge *coalesce.Batcher[*request, cdc.Result]
+
+	// active counts Apply and ApplyBatch calls; it is only raised from zero
+	// under mu while !closed, so Close can wait for it.
 	active    sync.WaitGroup
 	truncates sync.WaitGroup
 
-	// bg is the context of background work (drainer pipelines, truncates,
-	// checkpoint writes); cancelled when Close gives up waiting.
+	// bg is the context of background work (merged batches no caller
+	// leads, truncates, checkpoint writes); cancelled when Close gives up
+	// waiting.
 	bg         context.Context
 	cancelBg   context.CancelFunc
 	quit       chan struct{} // closed by Close: stops the checkpoint ticker
@@ -87,11 +85,8 @@ type Store struct {
 	ck    *position.Tracker
 	ckKey string // CheckpointKey
 
-	// requests recycles Apply's requests with their result channels.
+	// requests recycles Apply's requests.
 	requests sync.Pool
-	// yield is where a sender lets runnable callers queue first:
-	// runtime.Gosched; tests replace it to decide who has queued.
-	yield func()
 	// applySha is the apply script's SHA-1, truncated the watermark hash's
 	// key (TruncatedKey) and checkpoint the checkpoint hash's (ckKey), boxed
 	// once for every EVALSHA.
@@ -102,15 +97,13 @@ type Store struct {
 }
 
 // request is one change on its way to Redis: its part of the apply
-// script's arguments and, for an Apply call queued behind a call in
-// flight, where its result goes.
+// script's arguments, and its result.
 type request struct {
 	ch      cdc.Change
-	kind    any             // kindRow, kindTombstone or kindMarker, boxed once (a constant)
-	refresh any             // "1" in refresh mode, else "0"
-	ttl     int64           // ms; 0 none
-	res     cdc.Result      // set by exec
-	done    chan cdc.Result // buffered: the drainer never waits for a caller that gave up
+	kind    any        // kindRow, kindTombstone or kindMarker, boxed once (a constant)
+	refresh any        // "1" in refresh mode, else "0"
+	ttl     int64      // ms; 0 none
+	res     cdc.Result // set by exec
 }
 
 // New builds a Store over a go-redis client (a *redis.Client or a cluster
@@ -134,7 +127,6 @@ func New(client redis.UniversalClient, cfg *cdc.Config, opts Options) *Store {
 	}
 	bg, cancel := context.WithCancel(context.Background())
 	s := &Store{
-		yield:      runtime.Gosched,
 		client:     client,
 		cfg:        cfg,
 		opts:       opts,
@@ -149,6 +141,7 @@ func New(client redis.UniversalClient, cfg *cdc.Config, opts Options) *Store {
 		truncated:  TruncatedKey(cfg.Prefix),
 		checkpoint: CheckpointKey(cfg.Prefix),
 	}
+	s.merge = coalesce.New(bg, opts.MaxBatch, s.sendMerged)
 	go s.checkpointTicker()
 	return s
 }
@@ -157,7 +150,7 @@ func New(client redis.UniversalClient, cfg *cdc.Config, opts Options) *Store {
 // means a transient failure (Redis unreachable, timeout: answer 503 so
 // Pub/Sub retries), ctx's error when the caller gave up (the change may
 // still be applied, which is harmless), or wraps cdc.ErrInvalid. Concurrent
-// calls are coalesced into batches (see Store.mu); in an idle process a
+// calls are coalesced into batches (see Store.merge); in an idle process a
 // call is sent at once.
 func (s *Store) Apply(ctx context.Context, ch cdc.Change) (cdc.Outcome, error) {
 	if !s.enter() {
@@ -166,62 +159,19 @@ func (s *Store) Apply(ctx context.Context, ch cdc.Change) (cdc.Outcome, error) {
 	defer s.active.Done()
 	r, _ := s.requests.Get().(*request)
 	if r == nil {
-		r = &request{done: make(chan cdc.Result, 1)}
+		r = &request{}
 	}
-	if res, ok := s.prepare(ctx, r, ch); !ok {
-		s.recycle(r)
-		return res.Outcome, res.Err
-	}
-	s.mu.Lock()
-	if !s.inflight {
-		s.inflight = true
-		s.mu.Unlock()
-		// Yield once before sending: handlers that are runnable now reach
-		// Apply meanwhile and go in this call instead of the next. With
-		// nothing else to run, Gosched returns at once.
-		s.yield()
-		s.mu.Lock()
-		n := min(len(s.queue), s.opts.MaxBatch-1)
-		batch := append(make([]*request, 0, 1+n), r)
-		batch = append(batch, s.queue[:n]...)
-		if s.queue = s.queue[n:]; len(s.queue) == 0 {
-			s.queue = nil
+	res, ok := s.prepare(ctx, r, ch)
+	if ok {
+		var err error
+		if res, err = s.merge.Do(ctx, r); err != nil {
+			// The merged batch still holds r: it is not reused.
+			return cdc.OutcomeFailed, err
 		}
-		s.mu.Unlock()
-		s.applyPipelines.Add(1)
-		s.applyCalls.Add(int64(len(batch)))
-		if len(batch) == 1 {
-			s.exec(ctx, batch)
-		} else {
-			// Others' changes ride along: the caller giving up must not
-			// cancel them.
-			s.exec(context.WithoutCancel(ctx), batch)
-			for _, q := range batch[1:] {
-				q.done <- q.res
-			}
-		}
-		s.handOff()
-		res := r.res
-		s.recycle(r)
-		return res.Outcome, res.Err
 	}
-	s.queue = append(s.queue, r)
-	s.mu.Unlock()
-	select {
-	case res := <-r.done:
-		s.recycle(r)
-		return res.Outcome, res.Err
-	case <-ctx.Done():
-		// The drainer will still send to r.done: r is not reused.
-		return cdc.OutcomeFailed, ctx.Err()
-	}
-}
-
-// recycle returns a request whose result has been taken to the pool,
-// dropping its references to the change.
-func (s *Store) recycle(r *request) {
-	*r = request{done: r.done}
+	*r = request{}
 	s.requests.Put(r)
+	return res.Outcome, res.Err
 }
 
 // enter admits a call unless the store is closed; the caller must call
@@ -236,49 +186,18 @@ func (s *Store) enter() bool {
 	return true
 }
 
-// handOff ends a pipeline sent by an Apply caller: the calls that queued
-// meanwhile go to a drainer goroutine, so the caller returns at once.
-func (s *Store) handOff() {
-	s.mu.Lock()
-	if len(s.queue) > 0 {
-		s.active.Add(1)
-		s.mu.Unlock()
-		go s.drain()
-		return
+// sendMerged applies a batch of merged Apply calls' requests with one
+// script call and returns their results.
+func (s *Store) sendMerged(ctx context.Context, reqs []*request) []cdc.Result {
+	s.applyPipelines.Add(1)
+	s.applyCalls.Add(int64(len(reqs)))
+	s.exec(ctx, reqs)
+	results := make([]cdc.Result, len(reqs))
+	for i, r := range reqs {
+		results[i] = r.res
 	}
-	s.inflight = false
-	s.mu.Unlock()
-	s.maybeCheckpoint(s.bg, false)
-}
-
-// drain sends the queued Apply calls, one pipeline at a time, until none
-// are left.
-func (s *Store) drain() {
-	defer s.active.Done()
-	for {
-		// As in Apply: let runnable handlers join the batch first.
-		s.yield()
-		s.mu.Lock()
-		if len(s.queue) == 0 {
-			s.inflight = false
-			s.mu.Unlock()
-			return
-		}
-		batch := s.queue
-		if len(batch) > s.opts.MaxBatch {
-			batch, s.queue = batch[:s.opts.MaxBatch:s.opts.MaxBatch], batch[s.opts.MaxBatch:]
-		} else {
-			s.queue = nil
-		}
-		s.mu.Unlock()
-		s.applyPipelines.Add(1)
-		s.applyCalls.Add(int64(len(batch)))
-		s.exec(s.bg, batch)
-		for _, r := range batch {
-			r.done <- r.res
-		}
-		s.maybeCheckpoint(s.bg, false)
-	}
+	_ = s.maybeCheckpoint(s.bg, false) // counted and logged inside
+	return results
 }
 
 // ApplyBatch applies several changes, in order, in one script call per
@@ -338,7 +257,8 @@ func (s *Store) Close(ctx context.Context) error {
 	close(s.quit)
 	idle := make(chan struct{})
 	go func() {
-		s.active.Wait() // truncates are started only inside active calls
+		s.active.Wait() // truncates and drainers start only inside active calls
+		s.merge.Wait()
 		<-s.tickerDone
 		s.truncates.Wait()
 		close(idle)

@@ -384,3 +384,35 @@ func Convergence(t *testing.T, b Backend) {
 		})
 	}
 }
+
+// Merging applies 1,600 changes as concurrent Apply calls (push requests)
+// on one store and checks that each call gets its own outcome and that the
+// store merged them: fewer cache calls than changes. calls reads the
+// store's counters (cache calls sent, changes they carried).
+func Merging(t *testing.T, b Backend, calls func(Store) (sent, carried int64)) {
+	prefix := b.Prefix() + "merge:"
+	s := b.Open(t, Config(prefix))
+	sent0, carried0 := calls(s)
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			for i := range 100 {
+				key := fmt.Sprintf("%sdb.rep:%d", prefix, w*100+i)
+				ch := cdc.Change{Op: cdc.OpUpdate, Table: "db.rep", Key: key, Version: Ver(1, uint64(1+i)), Row: RowJSON(i, i), Server: "srv", ServerID: 1}
+				for _, want := range []cdc.Outcome{cdc.OutcomeApplied, cdc.OutcomeStale} {
+					if out, err := s.Apply(context.Background(), ch); err != nil || out != want {
+						t.Errorf("%s: %v %v, want %v", key, out, err, want)
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	sent, carried := calls(s)
+	sent, carried = sent-sent0, carried-carried0
+	if carried != 1600 || sent >= carried {
+		t.Errorf("%d cache calls carried %d changes: want 1600 changes in fewer calls", sent, carried)
+	}
+	t.Logf("%d cache calls for %d changes", sent, carried)
+}
